@@ -1,0 +1,23 @@
+"""Chronon Spark jobs: env resolution, the job description and its spark-submit argv (no Airflow import)."""
+from chronon_airflow.spark.env import env_layers, env_sources, resolve_env
+from chronon_airflow.spark.job import (
+    CHRONON_DRIVER_CLASS,
+    END_DS,
+    LOCAL_CONNECTION,
+    LOCAL_DRIVER,
+    START_DS,
+    ConfigValueError,
+    SparkConnection,
+    SparkJob,
+    app_name,
+    build_spark_job,
+    spark_submit_argv,
+    validate_conf_path,
+    validate_name,
+)
+
+__all__ = [
+    "CHRONON_DRIVER_CLASS", "END_DS", "LOCAL_CONNECTION", "LOCAL_DRIVER", "START_DS", "ConfigValueError",
+    "SparkConnection", "SparkJob", "app_name", "build_spark_job", "env_layers", "env_sources", "resolve_env",
+    "spark_submit_argv", "validate_conf_path", "validate_name",
+]
