@@ -1,0 +1,122 @@
+"""``chronon-airflow`` command line.
+
+Exit codes: 0 ok, 1 config errors (the plan of the good configs is still printed), 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from chronon_airflow import settings
+from chronon_airflow.config import load_repo
+from chronon_airflow.plan import build_plan
+
+EXIT_OK, EXIT_CONFIG_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors already; keep the message short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _repo_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", type=Path, default=None,
+                   help="compiled Chronon repo root (default: $CHRONON_REPO_PATH, else the project's configs/)")
+
+
+def _load(args: argparse.Namespace):
+    root = args.repo or settings.repo_path()
+    if not root.is_dir():
+        raise SystemExit(_usage(f"--repo {root} is not a directory"))
+    return load_repo(root)
+
+
+def _usage(message: str) -> int:
+    print(f"chronon-airflow: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    repo = _load(args)
+    plan = build_plan(repo)
+    if args.json:
+        json.dump(plan.to_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(f"repo: {repo.root}")
+        print(f"{len(plan.dags)} DAGs, {len(plan.errors)} config errors")
+        for d in plan.dags:
+            print(f"\n{d.dag_id}  [{d.kind}]  team={d.team}  schedule={d.schedule or 'manual'}  source={d.source}")
+            for t in d.tasks:
+                up = f" <- {', '.join(t.upstream)}" if t.upstream else ""
+                print(f"  {t.task_id} ({t.kind}){up}")
+            if d.reads:
+                print(f"  reads:  {', '.join(d.reads)}")
+            if d.writes:
+                print(f"  writes: {', '.join(d.writes)}")
+        for e in plan.errors:
+            print(f"error: {e}", file=sys.stderr)
+    return EXIT_CONFIG_ERRORS if plan.errors else EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    repo = _load(args)
+    for e in repo.errors:
+        print(str(e))
+    for warning in backend_warnings(repo):
+        print(f"warning: {warning}", file=sys.stderr)
+    n_confs = len(repo.joins) + len(repo.group_bys)
+    print(f"{n_confs} configs ok, {len(repo.errors)} errors", file=sys.stderr)
+    return EXIT_CONFIG_ERRORS if repo.errors else EXIT_OK
+
+
+def backend_warnings(repo) -> list[str]:
+    """Model backends whose Airflow connection is not defined: their DAGs are still generated (a
+    connection is a deployment setting) but their tasks will fail until it exists."""
+    from chronon_airflow.connections import connection_exists  # imports Airflow: only when asked
+
+    out = []
+    backends: dict[str, list[str]] = {}
+    for join in repo.joins.values():
+        for b in join.backends:
+            backends.setdefault(b, []).append(join.name)
+    for backend, joins in sorted(backends.items()):
+        conn_id = settings.backend_conn_id(backend)
+        if not connection_exists(conn_id):
+            out.append(f"model backend {backend!r} has no Airflow connection {conn_id!r} "
+                       f"(used by {', '.join(sorted(joins))}); its tasks will fail until it is defined")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chronon-airflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("plan", help="print the DAGs generated from a compiled Chronon repo")
+    _repo_arg(p)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (a stable contract)")
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("validate", help="check a compiled Chronon repo: one line per error, path: field: message")
+    _repo_arg(p)
+    p.set_defaults(func=cmd_validate)
+    for module in _EXTENSIONS:
+        module.add_subcommands(sub)
+    return parser
+
+
+_EXTENSIONS: list = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Typed, immutable views of Chronon's compiled thrift-JSON (``api.thrift`` semantics).
+
+Only the fields chronon-airflow uses are typed; every object keeps the thrift JSON it came from
+(``thrift()``), so unknown fields reach the Chronon driver and the model backend unchanged.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from chronon_airflow import naming
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigError:
+    """A problem in one compiled file. ``path`` is relative to the repo root; ``field`` is a
+    dotted path into the JSON (``""`` when the whole file is unreadable)."""
+
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.field or '<file>'}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """One ``metaData.dependencies`` entry: a partition of ``table`` the job waits for.
+
+    ``spec`` is upstream's ``<table>/<partition column>={{ ds }}`` (or ``macros.ds_add(ds, -lag)``);
+    it is parsed, never rendered with Jinja: ``lag_days`` says which partition to wait for.
+    """
+
+    name: str
+    spec: str
+    table: str
+    partition_column: str
+    subpartition: str  # static sub-partition spec after the ds, e.g. "hr=00"; "" when none
+    lag_days: int
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetaData:
+    name: str
+    team: str
+    output_namespace: str | None
+    online: bool
+    production: bool
+    offline_schedule: str
+    dependencies: tuple[Dependency, ...]
+    custom_json: Mapping[str, Any]
+    mode_to_env_map: Mapping[str, Mapping[str, str]]
+    table_properties: Mapping[str, str]
+    description: str | None
+
+    @property
+    def clean_name(self) -> str:
+        return naming.sanitize(self.name)
+
+    def owners(self) -> tuple[str, ...]:
+        """E-mail owners named in ``customJson`` (``owners`` or ``owner``), if any."""
+        value = self.custom_json.get("owners", self.custom_json.get("owner"))
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, (list, tuple)):
+            return tuple(v for v in value if isinstance(v, str))
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    selects: Mapping[str, str]
+    wheres: tuple[str, ...]
+    start_partition: str | None
+    end_partition: str | None
+    time_column: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One of ``events``, ``entities`` or ``joinSource`` (``kind``)."""
+
+    kind: str
+    query: Query
+    table: str | None = None  # events.table or entities.snapshotTable
+    topic: str | None = None
+    mutation_table: str | None = None
+    mutation_topic: str | None = None
+    join: "JoinConf | None" = None  # joinSource.join, as embedded by the compiler
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    length: int
+    time_unit: int  # 0 HOURS, 1 DAYS
+
+    @property
+    def suffix(self) -> str:
+        return naming.window_suffix(self.length, self.time_unit)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    input_column: str
+    operation: int
+    windows: tuple[Window, ...]
+    arg_map: Mapping[str, str]
+
+    def columns(self) -> tuple[str, ...]:
+        if not self.windows:
+            return (naming.aggregation_column(self.input_column, self.operation),)
+        return tuple(
+            naming.aggregation_column(self.input_column, self.operation, (w.length, w.time_unit))
+            for w in self.windows
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupByConf:
+    path: str
+    metadata: MetaData
+    sources: tuple[Source, ...]
+    key_columns: tuple[str, ...]
+    aggregations: tuple[Aggregation, ...]
+    backfill_start_date: str | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def thrift(self) -> dict[str, Any]:
+        # A deep copy: callers may change it, the loaded config must not change.
+        return json.loads(json.dumps(self.raw))
+
+    @property
+    def join_sources(self) -> tuple[Source, ...]:
+        return tuple(s for s in self.sources if s.kind == "joinSource")
+
+    @property
+    def streaming(self) -> bool:
+        """Online and fed by a topic (a JoinSource's parent left has one): upstream runs it as a
+        streaming job."""
+        if not self.metadata.online:
+            return False
+        for s in self.sources:
+            if s.topic or s.mutation_topic:
+                return True
+            if s.join is not None and (s.join.left.topic or s.join.left.mutation_topic):
+                return True
+        return False
+
+    @property
+    def output_table(self) -> str:
+        return naming.output_table(self.metadata.output_namespace or "", self.name)
+
+    @property
+    def upload_table(self) -> str:
+        return naming.upload_table(self.metadata.output_namespace or "", self.name)
+
+    def output_columns(self) -> tuple[str, ...]:
+        return tuple(c for a in self.aggregations for c in a.columns())
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPart:
+    group_by: GroupByConf
+    key_mapping: Mapping[str, str]
+    prefix: str | None
+
+    def columns(self) -> tuple[str, ...]:
+        return tuple(
+            naming.join_part_column(self.group_by.name, c, self.prefix) for c in self.group_by.output_columns()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaField:
+    name: str
+    kind: int  # thrift DataKind: LONG=4, DOUBLE=6, STRING=7, LIST=12, STRUCT=13, ...
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    backend: str
+    backend_params: Mapping[str, str]
+    input_schema: tuple[SchemaField, ...]
+    output_schema: tuple[SchemaField, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    def thrift(self) -> dict[str, Any]:
+        # A deep copy: callers may change it, the loaded config must not change.
+        return json.loads(json.dumps(self.raw))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTransform:
+    model: Model
+    input_mappings: Mapping[str, str]
+    output_mappings: Mapping[str, str]
+    prefix: str | None
+
+    def output_columns(self) -> tuple[str, ...]:
+        return tuple(
+            naming.model_output_column(f.name, self.output_mappings, self.prefix) for f in self.model.output_schema
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTransforms:
+    transforms: tuple[ModelTransform, ...]
+    passthrough_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinConf:
+    path: str
+    metadata: MetaData
+    left: Source
+    join_parts: tuple[JoinPart, ...]
+    derivations: tuple[Derivation, ...]
+    model_transforms: ModelTransforms | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def team(self) -> str:
+        return self.metadata.team
+
+    def thrift(self) -> dict[str, Any]:
+        # A deep copy: callers may change it, the loaded config must not change.
+        return json.loads(json.dumps(self.raw))
+
+    @property
+    def has_model_transforms(self) -> bool:
+        return bool(self.model_transforms and self.model_transforms.transforms)
+
+    @property
+    def output_table(self) -> str:
+        """The join's final table; the model batch job writes it when there are model transforms."""
+        return naming.output_table(self.metadata.output_namespace or "", self.name)
+
+    @property
+    def pre_mt_table(self) -> str:
+        return naming.pre_mt_table(self.metadata.output_namespace or "", self.name)
+
+    @property
+    def raw_join_table(self) -> str:
+        """Where the Chronon join job itself writes."""
+        return self.pre_mt_table if self.has_model_transforms else self.output_table
+
+    @property
+    def models(self) -> tuple[Model, ...]:
+        return tuple(t.model for t in self.model_transforms.transforms) if self.model_transforms else ()
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Distinct model backends, in first-use order."""
+        return tuple(dict.fromkeys(m.backend for m in self.models))
+
+    def raw_join_columns(self) -> tuple[str, ...]:
+        """Columns of the raw join output (left selects, join-part columns, derivations), no ``ds``."""
+        cols = list(self.left.query.selects)
+        if self.left.query.time_column and self.left.query.time_column not in cols and self.left.kind == "events":
+            cols.append("ts")
+        for part in self.join_parts:
+            cols.extend(part.columns())
+        cols.extend(d.name for d in self.derivations if d.name != "*")
+        return tuple(dict.fromkeys(cols))
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A ``teams.json`` entry merged over ``default`` (the keys the compiler does not copy)."""
+
+    name: str
+    namespace: str | None
+    maintainer_emails: tuple[str, ...]
+    airflow_queue: str | None
+    dag_start_date: str | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    root: str
+    teams: Mapping[str, Team]
+    teams_json: Mapping[str, Any] = field(repr=False)
+    joins: Mapping[str, JoinConf]
+    group_bys: Mapping[str, GroupByConf]
+    errors: tuple[ConfigError, ...]
+
+    def team(self, name: str) -> Team:
+        return self.teams[name]
