@@ -1,0 +1,129 @@
+"""The CHIP-9 model backend API as Python types.
+
+CHIP-9 defines five calls a model backend serves; :class:`ModelBackend` (blocking, for operators and
+the CLI) and :class:`AsyncModelBackend` (for the triggerer's event loop) name them in Python style.
+Configs travel as their thrift-JSON dicts (the content of a compiled ``production/`` file), exactly
+as they go over the wire, so no call depends on a particular config loader.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass
+from typing import Any
+
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+JOB_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+@dataclass(frozen=True)
+class RegistrationResponse:
+    """Answer to ``registerModel`` / ``registerModelTransform``: a validation verdict."""
+
+    is_success: bool
+    status: str
+    message: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RegistrationResponse:
+        return cls(is_success=bool(data["isSuccess"]), status=str(data.get("status", "")),
+                   message=str(data.get("message") or ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"isSuccess": self.is_success, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Answer to ``getModelBatchJobStatus``."""
+
+    status: str
+    is_success: bool
+    message: str = ""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobStatus:
+        status = str(data["status"])
+        if status not in JOB_STATUSES:
+            raise BackendError(f"backend answered an unknown job status {status!r}; expected one of {JOB_STATUSES}")
+        return cls(status=status, is_success=bool(data.get("isSuccess", False)), message=str(data.get("message") or ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "isSuccess": self.is_success, "message": self.message}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BackendError(Exception):
+    """A backend call failed. ``status_code`` is the HTTP status when there was one; ``transient`` is
+    True for failures worth retrying later (5xx, 429, connection problems) once client retries ran out."""
+
+    def __init__(self, message: str, status_code: int | None = None, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.transient = transient
+
+
+class BackendNotFoundError(BackendError):
+    """HTTP 404, e.g. an unknown job id."""
+
+
+class BackendConflictError(BackendError):
+    """HTTP 409: the join's model transform is not registered (or registered differently)."""
+
+
+class ModelBackend(abc.ABC):
+    """Blocking client for the five CHIP-9 calls."""
+
+    @abc.abstractmethod
+    def register_model(self, model: dict[str, Any]) -> RegistrationResponse:
+        """``registerModel(model)``: validate and register one Model (thrift JSON)."""
+
+    @abc.abstractmethod
+    def register_model_transform(self, join: dict[str, Any]) -> RegistrationResponse:
+        """``registerModelTransform(join)``: validate the join's ``modelTransforms`` against its models."""
+
+    @abc.abstractmethod
+    def run_model_batch_job(self, join: dict[str, Any], start_ds: str, end_ds: str, idempotency_key: str) -> str:
+        """``runModelBatchJob``: start (or find, for a repeated key) the batch job; returns its id."""
+
+    @abc.abstractmethod
+    def get_model_batch_job_status(self, job_id: str, start_ds: str, end_ds: str) -> JobStatus:
+        """``getModelBatchJobStatus``."""
+
+    @abc.abstractmethod
+    def run_model_inference(self, join: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``runModelInference``: one output map per input map, same order."""
+
+
+class AsyncModelBackend(abc.ABC):
+    """The same calls for an asyncio event loop (the triggerer must never block its loop)."""
+
+    @abc.abstractmethod
+    async def register_model(self, model: dict[str, Any]) -> RegistrationResponse: ...
+
+    @abc.abstractmethod
+    async def register_model_transform(self, join: dict[str, Any]) -> RegistrationResponse: ...
+
+    @abc.abstractmethod
+    async def run_model_batch_job(self, join: dict[str, Any], start_ds: str, end_ds: str,
+                                  idempotency_key: str) -> str: ...
+
+    @abc.abstractmethod
+    async def get_model_batch_job_status(self, job_id: str, start_ds: str, end_ds: str) -> JobStatus: ...
+
+    @abc.abstractmethod
+    async def run_model_inference(self, join: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
