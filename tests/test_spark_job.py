@@ -209,6 +209,7 @@ def test_local_join_argv(teams, qr):
         "--conf", "spark.sql.shuffle.partitions=2",
         "--conf", "spark.default.parallelism=2",
         "--conf", "spark.ui.enabled=false",
+        "--conf", "spark.ui.showConsoleProgress=false",
         "--conf", "spark.sql.session.timeZone=UTC",
         "--conf", "spark.sql.sources.partitionColumnTypeInference.enabled=false",
         "--conf", "spark.chronon.partition.column=ds",
