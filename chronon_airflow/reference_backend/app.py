@@ -91,7 +91,8 @@ def create_app(home: Path, warehouse_root: Path, *, enable_admin: bool = False, 
     store = Store(home / "backend.sqlite3")
     faults = faults_mod.Faults()
     runner = JobRunner(store, home, warehouse_root, workers=workers,
-                       should_fail=faults.job_failure if enable_admin else None)
+                       should_fail=faults.job_failure if enable_admin else None,
+                       delay=faults.job_delay if enable_admin else None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -21,6 +21,7 @@ class FaultSettings(BaseModel):
     latency_ms: int | None = Field(None, ge=0, description="delay added to every contract request")
     malformed_next: int | None = Field(None, ge=0, description="answer the next N requests with a broken JSON body")
     fail_jobs_for_joins: list[str] | None = Field(None, description="batch jobs of these joins end FAILED")
+    job_delay_ms: int | None = Field(None, ge=0, description="each batch job stays RUNNING this long before working")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Faults:
     latency_ms: int = 0
     malformed_next: int = 0
     fail_jobs_for_joins: set[str] = field(default_factory=set)
+    job_delay_ms: int = 0
     injected: int = 0
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -43,18 +45,22 @@ class Faults:
     def reset(self) -> None:
         with self._lock:
             self.fail_next, self.status, self.retry_after, self.latency_ms = 0, 503, None, 0
-            self.malformed_next, self.injected = 0, 0
+            self.malformed_next, self.injected, self.job_delay_ms = 0, 0, 0
             self.fail_jobs_for_joins = set()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"fail_next": self.fail_next, "status": self.status, "retry_after": self.retry_after,
                     "latency_ms": self.latency_ms, "malformed_next": self.malformed_next,
-                    "fail_jobs_for_joins": sorted(self.fail_jobs_for_joins), "injected": self.injected,
+                    "fail_jobs_for_joins": sorted(self.fail_jobs_for_joins), "job_delay_ms": self.job_delay_ms,
+                    "injected": self.injected,
                     "requests": self.requests}
 
     def job_failure(self, join_name: str) -> str | None:
         return f"injected failure for join {join_name}" if join_name in self.fail_jobs_for_joins else None
+
+    def job_delay(self) -> float:
+        return self.job_delay_ms / 1000.0
 
     def take(self) -> tuple[str | None, float]:
         """Decide the fault for one request: ``("status"|"malformed"|None, latency seconds)``."""

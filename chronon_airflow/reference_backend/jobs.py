@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -69,11 +70,13 @@ def run_batch(join: dict[str, Any], start_ds: str, end_ds: str, home: Path, root
 
 class JobRunner:
     def __init__(self, store: Store, home: Path, root: Path, workers: int = 2,
-                 should_fail: Callable[[str], str | None] | None = None):
+                 should_fail: Callable[[str], str | None] | None = None,
+                 delay: Callable[[], float] | None = None):
         self.store, self.home, self.root = store, Path(home), Path(root)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="model-batch-job")
         # Fault injection hook: returns a failure message for a join name, or None.
         self._should_fail = should_fail or (lambda _join: None)
+        self._delay = delay or (lambda: 0.0)
 
     def submit(self, job_id: str) -> None:
         self._pool.submit(self._run, job_id)
@@ -97,6 +100,8 @@ class JobRunner:
             return
         self.store.set_status(job_id, "RUNNING", f"reading {tables(job.join)[0]}")
         try:
+            if self._delay():
+                time.sleep(self._delay())
             injected = self._should_fail(job.join_name)
             if injected:
                 raise JobFailure(injected)
