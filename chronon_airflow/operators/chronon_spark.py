@@ -1,0 +1,117 @@
+"""``ChrononSparkSubmitOperator``: runs one :class:`~chronon_airflow.spark.SparkJob` with spark-submit.
+
+A thin subclass of the provider's ``SparkSubmitOperator``. Differences, and why:
+
+* Only ``start_ds`` and ``end_ds`` are template fields. The parent templates ``application``,
+  ``application_args``, ``name``, ``conf``, ``env_vars`` …, which would feed config strings to
+  Jinja; here nothing derived from a Chronon config ever is. The rendered dates are validated as
+  ``YYYY-MM-DD`` and swapped into the argv placeholders at execute time.
+* ``durable=True`` by default: on YARN cluster / Kubernetes / standalone cluster deployments the
+  provider (6.3, Airflow 3.3) stores the submitted application's id and a retry re-attaches to it
+  instead of submitting twice. In local/client mode there is nothing to re-attach to and the
+  provider submits normally.
+* The ``spark-submit`` that runs is pinned: the provider only accepts the bare name
+  ``spark-submit`` and looks it up on PATH, so for the local engine the folder of
+  ``sys.executable`` (the venv's ``bin``, where the pyspark wheel installs ``spark-submit``) is put
+  first on this task process's PATH for the duration of the submit; for the jar engine the folder
+  of teams.json's ``SPARK_SUBMIT_PATH`` is, when that file exists.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+from chronon_airflow import settings
+from chronon_airflow.spark.job import SparkJob
+
+
+class ChrononSparkSubmitOperator(SparkSubmitOperator):
+    template_fields: Sequence[str] = ("start_ds", "end_ds")
+    template_fields_renderers: dict[str, str] = {}
+    ui_color = "#f4a460"
+
+    def __init__(
+        self,
+        *,
+        job: SparkJob | dict[str, Any],
+        start_ds: str | None = "{{ ds }}",
+        end_ds: str | None = "{{ ds }}",
+        conn_id: str | None = None,
+        durable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(job, dict):
+            job = SparkJob(**job)
+        super().__init__(
+            application=job.application,
+            conf=dict(job.conf),
+            conn_id=conn_id or settings.get("spark_conn_id"),
+            jars=job.jars,
+            java_class=job.java_class,
+            executor_cores=job.executor_cores,
+            executor_memory=job.executor_memory,
+            driver_memory=job.driver_memory,
+            num_executors=job.num_executors,
+            name=job.name,
+            application_args=list(job.application_args),
+            env_vars=dict(job.env_vars),
+            durable=durable,
+            **kwargs,
+        )
+        self.job = job
+        self.start_ds = start_ds
+        self.end_ds = end_ds
+
+    def _runtime_env(self) -> dict[str, str]:
+        env = dict(self.job.env_vars)
+        if self.job.engine == "local":
+            # Read at run time: the warehouse is a worker-side setting, not part of the plan.
+            env.setdefault("CHRONON_WAREHOUSE", str(settings.warehouse()))
+            # The driver and its Python workers must be this venv's interpreter (it has pyspark and
+            # chronon_airflow installed), whatever "python3" on PATH is.
+            env.setdefault("PYSPARK_PYTHON", sys.executable)
+            env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        return env
+
+    def _spark_submit_dir(self) -> str | None:
+        if self.job.engine == "local":
+            return str(Path(sys.executable).parent)
+        if self.job.spark_submit_path and Path(self.job.spark_submit_path).exists():
+            return str(Path(self.job.spark_submit_path).parent)
+        return None
+
+    def _check_local_connection(self) -> None:
+        """The provider silently falls back to master "yarn" when the connection is missing;
+        for the local engine that would be a confusing failure, so say what to define instead."""
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+        try:
+            BaseHook.get_connection(self._conn_id)
+        except AirflowNotFoundException:
+            raise RuntimeError(
+                f"Spark connection {self._conn_id!r} is not defined. For the local engine define it, e.g. "
+                f"AIRFLOW_CONN_{self._conn_id.upper()}='{{\"conn_type\": \"spark\", \"host\": \"local[2]\"}}'"
+            ) from None
+
+    def execute(self, context: Any) -> None:
+        job = self.job.with_dates(self.start_ds, self.end_ds)
+        self.application_args = list(job.application_args)
+        self.env_vars = self._runtime_env()
+        self._hook = None  # rebuild with this run's arguments
+        if self.job.engine == "local":
+            self._check_local_connection()
+        self.log.info("Chronon %s %s (%s engine) for %s..%s", self.job.subcommand, self.job.name,
+                      self.job.engine, self.start_ds, self.end_ds)
+        bin_dir = self._spark_submit_dir()
+        old_path = os.environ.get("PATH", "")
+        if bin_dir:
+            os.environ["PATH"] = f"{bin_dir}{os.pathsep}{old_path}"
+        try:
+            super().execute(context)
+        finally:
+            os.environ["PATH"] = old_path
