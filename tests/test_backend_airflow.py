@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 
 import pytest
 from backend_helpers import load_join, query_relevance_rows, start_backend, write_pre_mt
@@ -127,8 +128,6 @@ def test_trigger_tolerates_transient_errors_up_to_a_bound(backend, connection):
 
 
 def test_trigger_unknown_job_and_timeout(backend, connection):
-    import time
-
     event = asyncio.run(first_event(trigger_for("job-unknown", "2024-07-05")))
     assert event["status"] == "error" and "404" in event["message"]
 
@@ -154,8 +153,6 @@ def test_sensor_poke_mode_fails_with_backend_message(backend, connection):
         for _ in range(200):
             if sensor.poke({}):
                 break
-            import time
-
             time.sleep(0.05)
 
 

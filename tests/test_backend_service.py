@@ -285,3 +285,17 @@ def test_job_running_at_restart_is_resumed(tmp_path):
         assert warehouse.list_partitions(wh, out) == ["2024-06-01"]
     finally:
         b.stop()
+
+
+def test_empty_input_partition_gives_empty_output_partition(backend, client):
+    # The local engine commits days without rows as empty parquet files with the schema.
+    join = load_join(QR)
+    register(client, join)
+    write_pre_mt(backend.warehouse, join, "2024-09-01", query_relevance_rows("2024-09-01").iloc[:0])
+    job_id = client.run_model_batch_job(join, "2024-09-01", "2024-09-01", "k-empty")
+    status = wait_for_job(client, job_id, "2024-09-01", "2024-09-01")
+    assert status.status == "SUCCEEDED", status.message
+    out = naming.output_table("search_features", "search.query_relevance.v1")
+    frame = pd.read_parquet(warehouse.partition_path(backend.warehouse, out, "2024-09-01"))
+    assert len(frame) == 0
+    assert list(frame.columns) == ["ts", "user_id", "item_id", "item_dwell_per_click_7d", "qe_query_embedding"]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from chronon_airflow import __version__
 from chronon_airflow.backend.idempotency import model_transforms_hash
