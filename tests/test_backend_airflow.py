@@ -203,8 +203,11 @@ def test_dag_test_register_submit_wait(backend, connection, airflow_db, capfd):
 
     from backend_helpers import CONFIGS
 
-    # dag.test() looks the DAG up in a bundle, so it must live in the DAGs folder.
+    # dag.test() looks the DAG up in a bundle, so it must live in the DAGs folder — only ever the
+    # throwaway one of the test AIRFLOW_HOME, never a real project folder.
     dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if Path(os.environ["AIRFLOW_HOME"]) not in dags.resolve().parents:
+        pytest.skip(f"DAGs folder {dags} is not inside the test AIRFLOW_HOME; not writing a test DAG there")
     dags.mkdir(parents=True, exist_ok=True)
     dag_file = dags / "backend_dag_test.py"
     dag_file.write_text(DAG_FILE.format(path=str(CONFIGS / "production" / "joins" / QR)))
@@ -215,7 +218,10 @@ def test_dag_test_register_submit_wait(backend, connection, airflow_db, capfd):
     write_pre_mt(backend.warehouse, load_join(QR), "2024-08-01", query_relevance_rows("2024-08-01"))
     # Keep the job RUNNING a moment so the sensor's first check sees it unfinished and defers.
     backend.admin("POST", "/admin/faults", json={"job_delay_ms": 1500})
-    run = module.dag.test(logical_date=dt.datetime(2024, 8, 1, tzinfo=dt.timezone.utc))
+    try:
+        run = module.dag.test(logical_date=dt.datetime(2024, 8, 1, tzinfo=dt.timezone.utc))
+    finally:
+        dag_file.unlink()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {"register_models": "success", "register_transform": "success", "submit": "success",
                       "wait": "success"}, states
