@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -327,3 +328,59 @@ def test_sample_data_is_deterministic(tmp_path):
     assert other != {k: 0 for k in other}
     c = pq.read_table(warehouse.partition_path(tmp_path / "c", "search_data.item_clicks", "2024-01-02"))
     assert not c.equals(clicks)
+
+
+def test_cli_sample_data(tmp_path, capsys):
+    import argparse
+
+    from chronon_airflow import cli_engine
+
+    parser = argparse.ArgumentParser()
+    cli_engine.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "2024-01-01", "--end", "2024-01-02"])
+    assert args.func(args) == 0
+    assert "search_data.search_events" in capsys.readouterr().out
+    assert warehouse.list_partitions(tmp_path, "payments.card_transactions") == ["2024-01-01", "2024-01-02"]
+    bad = parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "2024-01-03", "--end", "2024-01-02"])
+    assert bad.func(bad) == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "01/02/2024", "--end", "2024-01-02"])
+
+
+def test_configs_model_transform_joins_produce_pre_mt(spark, configs_repo, tmp_path):
+    """Every model-transform join of configs/ runs on generated data and writes its _pre_mt table."""
+    from chronon_airflow.engine import core, sample_data
+
+    sample_data.generate(tmp_path, "2024-03-14", "2024-03-16", seed=5)
+    joins = [json.loads(p.read_text()) | {"__path": str(p)}
+             for p in sorted((configs_repo / "production" / "joins").glob("*/*"))]
+    mt = [j for j in joins if j.get("modelTransforms")]
+    assert mt, "configs/ should have model-transform joins"
+    for join in mt:
+        path = join.pop("__path")
+        table, parts = core.run_join(spark, str(tmp_path), join, path, "2024-03-15", "2024-03-16")
+        meta = join["metaData"]
+        assert table == naming.pre_mt_table(meta["outputNamespace"], meta["name"])
+        assert warehouse.list_partitions(tmp_path, table) == ["2024-03-15", "2024-03-16"]
+        written = spark.read.parquet(str(warehouse.partition_path(tmp_path, table, "2024-03-16")))
+        # Every column the model step needs: model inputs and passthrough fields.
+        needed = set(join["modelTransforms"].get("passthroughFields") or [])
+        for t in join["modelTransforms"]["transforms"]:
+            needed |= set((t.get("inputMappings") or {}).values())
+        assert needed <= set(written.columns), (meta["name"], needed - set(written.columns))
+        assert written.count() > 0
+
+
+def test_configs_group_by_upload(spark, configs_repo, tmp_path):
+    from chronon_airflow.engine import core, sample_data
+
+    sample_data.generate(tmp_path, "2024-03-14", "2024-03-15", seed=5)
+    conf = json.loads((configs_repo / "production" / "group_bys" / "risk" / "user_txn_stats.v1").read_text())
+    table, _ = core.run_group_by_upload(spark, str(tmp_path), conf, "user_txn_stats.v1", "2024-03-15")
+    assert table == "risk_features.risk_user_txn_stats_v1_upload"
+    df = spark.read.parquet(str(warehouse.partition_path(tmp_path, table, "2024-03-15"))).toPandas()
+    txns = pd.concat(pq.read_table(warehouse.partition_path(tmp_path, "payments.card_transactions", ds)).to_pandas()
+                     for ds in ("2024-03-15",))  # startPartition is 2024-03-15: 03-14 is not read
+    # End of 03-15: the 1d count is that day's transactions per user.
+    expected = txns.groupby("user_id").txn_id.count().to_dict()
+    assert dict(zip(df.user_id, df.txn_id_count_1d)) == expected

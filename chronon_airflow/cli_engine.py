@@ -1,0 +1,37 @@
+"""CLI subcommands of the local engine, added to ``chronon-airflow`` by the main CLI."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+
+def _ds(value: str) -> str:
+    try:
+        if len(value) == 10:
+            dt.date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    from chronon_airflow.engine import sample_data
+
+    if args.end < args.start:
+        print(f"error: --end {args.end} is before --start {args.start}")
+        return 2
+    counts = sample_data.generate(args.warehouse, args.start, args.end, seed=args.seed)
+    for table, rows in counts.items():
+        print(f"{table}: {rows} rows, {args.start}..{args.end}")
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sample-data", help="write the deterministic sample source tables the configs read (local engine)")
+    p.add_argument("--warehouse", required=True, help="parquet warehouse root")
+    p.add_argument("--start", required=True, type=_ds, help="first ds, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=_ds, help="last ds, YYYY-MM-DD")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.set_defaults(func=cmd_sample_data)
