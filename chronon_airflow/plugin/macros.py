@@ -1,0 +1,79 @@
+"""Template macros for Chronon partitions, exposed as ``{{ macros.chronon.<name>(...) }}``.
+
+Chronon partitions are daily ``ds`` strings (``YYYY-MM-DD``); a partition spec is upstream's
+``<table>/<partition column>=<ds>`` (``metaData.dependencies`` uses the same shape). Every function
+validates its inputs and raises ValueError with the bad value, so a typo in a template fails the
+task at render time instead of reading or writing the wrong partition.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+DS_FORMAT = "%Y-%m-%d"
+# A day range this long is a template bug (e.g. swapped years), not a backfill anyone runs in one go.
+MAX_RANGE_DAYS = 366 * 20
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
+_COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _parse(ds: str, what: str = "ds") -> dt.date:
+    if not isinstance(ds, str):
+        raise ValueError(f"{what} must be a YYYY-MM-DD string, got {type(ds).__name__} {ds!r}")
+    try:
+        value = dt.datetime.strptime(ds, DS_FORMAT).date()
+    except ValueError:
+        raise ValueError(f"{what} must be a YYYY-MM-DD date, got {ds!r}") from None
+    # strptime accepts "2024-1-5"; partitions are zero-padded, so only the canonical form is valid.
+    if value.strftime(DS_FORMAT) != ds:
+        raise ValueError(f"{what} must be a zero-padded YYYY-MM-DD date, got {ds!r}")
+    return value
+
+
+def ds_add(ds: str, days: int) -> str:
+    """``ds`` shifted by ``days`` (negative = earlier), like Airflow's ``macros.ds_add``."""
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise ValueError(f"days must be an integer, got {days!r}")
+    return (_parse(ds) + dt.timedelta(days=days)).strftime(DS_FORMAT)
+
+
+def ds_range(start: str, end: str) -> list[str]:
+    """Every daily partition from ``start`` to ``end``, both included, in order."""
+    first, last = _parse(start, "start"), _parse(end, "end")
+    if last < first:
+        raise ValueError(f"end {end!r} is before start {start!r}")
+    days = (last - first).days
+    if days >= MAX_RANGE_DAYS:
+        raise ValueError(f"{start}..{end} spans {days + 1} days, more than {MAX_RANGE_DAYS}")
+    return [(first + dt.timedelta(days=i)).strftime(DS_FORMAT) for i in range(days + 1)]
+
+
+def ds_count(start: str, end: str) -> int:
+    """How many daily partitions ``[start, end]`` holds."""
+    return len(ds_range(start, end))
+
+
+def partition_spec(table: str, ds: str, column: str = "ds", subpartition: str = "") -> str:
+    """Upstream's partition spec ``<table>/<column>=<ds>[/<subpartition>]``, e.g.
+    ``partition_spec("data.events", "2024-01-05")`` -> ``data.events/ds=2024-01-05``."""
+    if not isinstance(table, str) or not _TABLE_RE.match(table):
+        raise ValueError(f"table must be <namespace>.<name> of [A-Za-z0-9_], got {table!r}")
+    if not isinstance(column, str) or not _COLUMN_RE.match(column):
+        raise ValueError(f"partition column must be an identifier, got {column!r}")
+    _parse(ds)
+    spec = f"{table}/{column}={ds}"
+    if subpartition:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_-]+(/[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_-]+)*",
+                            subpartition):
+            raise ValueError(f"subpartition must look like col=value[/col=value], got {subpartition!r}")
+        spec += f"/{subpartition}"
+    return spec
+
+
+def partition_specs(table: str, start: str, end: str, column: str = "ds") -> list[str]:
+    """``partition_spec`` of every day of ``[start, end]``."""
+    return [partition_spec(table, ds, column) for ds in ds_range(start, end)]
+
+
+# What the plugin exposes, in one place so the plugin file and the tests agree.
+MACROS = [ds_add, ds_range, ds_count, partition_spec, partition_specs]
