@@ -27,8 +27,12 @@ DAYS, HOURS = 1, 0
 
 @pytest.fixture(scope="session")
 def spark():
+    import logging
+
     from chronon_airflow.engine.session import local_session
 
+    # py4j logs "Closing down clientserver connection" from __del__ after pytest closed its streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     session = local_session("chronon-engine-tests", master="local[2]")
     yield session
     session.stop()
