@@ -93,7 +93,7 @@ def backend_warnings(repo) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chronon-airflow", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="chronon-airflow", description="Airflow DAGs for Chronon CHIP-9 model transforms, from a compiled Chronon repo.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("plan", help="print the DAGs generated from a compiled Chronon repo")
     _repo_arg(p)
@@ -102,12 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a compiled Chronon repo: one line per error, path: field: message")
     _repo_arg(p)
     p.set_defaults(func=cmd_validate)
-    for module in _EXTENSIONS:
+    for module in _extensions():
         module.add_subcommands(sub)
     return parser
 
 
-_EXTENSIONS: list = []
+def _extensions() -> list:
+    """Subcommands of the model backend (backend, register, infer) and the local engine (sample-data)."""
+    from chronon_airflow import cli_backend, cli_engine
+
+    return [cli_backend, cli_engine]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,14 @@ DEFAULTS: dict[str, str] = {
     # "hive" (the metastore, via the apache-hive provider).
     "catalog": "local",
     "metastore_conn_id": "metastore_default",
+    # Failure e-mails: the smtp provider's connection and the sender address.
+    "smtp_conn_id": "smtp_default",
+    "email_from": "chronon-airflow@localhost",
+    # Partition sensors: seconds between pokes (reschedule mode) and before giving up.
+    "sensor_poke_interval": "300",
+    "sensor_timeout": "43200",
+    # Seconds a model batch job may run before its sensor gives up.
+    "batch_job_timeout": "86400",
     # Registration calls in flight at once in a metadata-upload run.
     "registration_concurrency": "16",
 }

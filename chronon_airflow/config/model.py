@@ -279,6 +279,18 @@ class JoinConf:
         """Distinct model backends, in first-use order."""
         return tuple(dict.fromkeys(m.backend for m in self.models))
 
+    @property
+    def transform_backend(self) -> str | None:
+        """The backend that runs the join-level calls (registerModelTransform, the batch job).
+
+        CHIP-9 sends the whole join to one backend. A join mixing backends names it with
+        ``customJson.model_transform_backend``; otherwise it is the first model's backend.
+        """
+        chosen = self.metadata.custom_json.get("model_transform_backend")
+        if isinstance(chosen, str) and chosen in self.backends:
+            return chosen
+        return self.backends[0] if self.backends else None
+
     def raw_join_columns(self) -> tuple[str, ...]:
         """Columns of the raw join output (left selects, join-part columns, derivations), no ``ds``."""
         cols = list(self.left.query.selects)

@@ -1,9 +1,12 @@
 """From a loaded repo to the DAGs chronon-airflow generates. Pure: no Airflow import, no I/O."""
 from __future__ import annotations
 
+import dataclasses
 import re
+from pathlib import Path
 
-from chronon_airflow.config.model import GroupByConf, JoinConf, MetaData, Repo, Team
+from chronon_airflow.config.model import ConfigError, GroupByConf, JoinConf, MetaData, Repo, Team
+from chronon_airflow.spark.job import LOCAL_CONNECTION, ConfigValueError, SparkConnection, build_spark_job, spark_submit_argv
 from chronon_airflow.plan.model import (
     GROUP_BY_BACKFILL,
     GROUP_BY_BACKFILL_TASK,
@@ -160,18 +163,47 @@ def plan_group_by(repo: Repo, gb: GroupByConf, parent: JoinConf, index: int) -> 
     return dags
 
 
-def build_plan(repo: Repo) -> Plan:
+def _with_spark_jobs(repo: Repo, dag: PlannedDag, conf, connection: SparkConnection) -> PlannedDag:
+    """Attach each Spark task's job and its full spark-submit argv (run dates as placeholders)."""
+    tasks = []
+    for t in dag.tasks:
+        if "subcommand" in t.details:
+            job = build_spark_job(conf.thrift(), str(Path(repo.root) / conf.path), t.details["mode"], repo.teams_json,
+                                  conf_type="joins" if isinstance(conf, JoinConf) else "group_bys")
+            t = dataclasses.replace(t, details={**t.details, "spark_job": job,
+                                                "argv": spark_submit_argv(job, connection)})
+        tasks.append(t)
+    return dataclasses.replace(dag, tasks=tuple(tasks))
+
+
+def build_plan(repo: Repo, spark_connection: SparkConnection | None = None) -> Plan:
+    """Every DAG for ``repo``. ``spark_connection`` shapes the argv shown for Spark tasks (the
+    render layer and the CLI pass the configured Airflow connection; default local mode)."""
+    connection = spark_connection or LOCAL_CONNECTION
+    errors = list(repo.errors)
+
+    def spark(dags: list[PlannedDag], conf) -> list[PlannedDag]:
+        try:
+            return [_with_spark_jobs(repo, d, conf, connection) for d in dags]
+        except ConfigValueError as e:
+            # A value that must not reach a command line: this config gets no DAGs, the rest do.
+            errors.append(ConfigError(conf.path, "metaData", str(e)))
+            return []
+
     dags: list[PlannedDag] = []
     by_team: dict[str, list[JoinConf]] = {}
     for join in sorted(repo.joins.values(), key=lambda j: j.name):
         if join.has_model_transforms:
-            dags.append(plan_join(repo, join))
-            by_team.setdefault(join.team, []).append(join)
+            planned = spark([plan_join(repo, join)], join)
+            dags.extend(planned)
+            if planned:
+                by_team.setdefault(join.team, []).append(join)
     for team in sorted(by_team):
         dags.append(plan_metadata_upload(repo, team, by_team[team]))
     for gb in sorted(repo.group_bys.values(), key=lambda g: g.name):
         for i, src in enumerate(gb.sources):
             if src.kind == "joinSource":
-                dags.extend(plan_group_by(repo, gb, repo.joins[src.join.name], i))
+                dags.extend(spark(plan_group_by(repo, gb, repo.joins[src.join.name], i), gb))
                 break  # one chained source drives the GroupBy's DAGs
-    return Plan(dags=tuple(dags), errors=repo.errors)
+    errors.sort(key=lambda e: (e.path, e.field))
+    return Plan(dags=tuple(dags), errors=tuple(errors))

@@ -1,0 +1,95 @@
+"""Which partitions (``ds`` values) a DAG run covers. Pure: no Airflow import.
+
+A scheduled or backfill run covers the one ds of its data interval. A manual run takes the
+``start_ds`` / ``end_ds`` params. An asset-triggered run takes the range that the upstream run
+wrote, from the asset events' ``extra``. In Airflow 3 manual and asset-triggered runs may have no
+logical date, so ``ds`` alone is never enough.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Mapping
+
+# A manual range longer than this is almost surely a typo (10 years of partitions).
+MAX_RANGE_DAYS = 3660
+
+
+class PartitionRangeError(ValueError):
+    pass
+
+
+def parse_ds(value: Any, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or len(value) != 10:
+        raise PartitionRangeError(f"{what} = {value!r} is not a YYYY-MM-DD date")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PartitionRangeError(f"{what} = {value!r} is not a YYYY-MM-DD date") from None
+
+
+def check_range(start: Any, end: Any) -> tuple[str, str]:
+    s, e = parse_ds(start, "start_ds"), parse_ds(end, "end_ds")
+    if s > e:
+        raise PartitionRangeError(f"start_ds {s} is after end_ds {e}")
+    if (e - s).days >= MAX_RANGE_DAYS:
+        raise PartitionRangeError(f"{s}..{e} spans {(e - s).days + 1} partitions, more than {MAX_RANGE_DAYS}")
+    return s.isoformat(), e.isoformat()
+
+
+def ds_range(start: str, end: str) -> list[str]:
+    s, e = parse_ds(start, "start_ds"), parse_ds(end, "end_ds")
+    return [(s + dt.timedelta(days=i)).isoformat() for i in range((e - s).days + 1)]
+
+
+def ds_add(ds: str, days: int) -> str:
+    return (parse_ds(ds, "ds") + dt.timedelta(days=days)).isoformat()
+
+
+def _events_range(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> tuple[str, str] | None:
+    starts, ends = [], []
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            if "start_ds" in extra and "end_ds" in extra:
+                s, e = check_range(extra["start_ds"], extra["end_ds"])
+                starts.append(s)
+                ends.append(e)
+    return (min(starts), max(ends)) if starts else None
+
+
+def resolve_range(
+    params: Mapping[str, Any] | None = None,
+    data_interval_start: Any = None,
+    logical_date: Any = None,
+    triggering_asset_events: Mapping[Any, Iterable[Any]] | None = None,
+) -> tuple[str, str]:
+    """``(start_ds, end_ds)`` of a run, both inclusive."""
+    params = params or {}
+    start, end = params.get("start_ds"), params.get("end_ds")
+    if start or end:
+        return check_range(start or end, end or start)
+    from_events = _events_range(triggering_asset_events)
+    if from_events:
+        return from_events
+    moment = data_interval_start or logical_date
+    if moment is not None:
+        ds = parse_ds(moment, "data_interval_start").isoformat()
+        return ds, ds
+    raise PartitionRangeError(
+        "this run has no start_ds/end_ds params, no asset event with a partition range and no logical date: "
+        "trigger it with start_ds and end_ds"
+    )
+
+
+def range_from_context(context: Mapping[str, Any]) -> tuple[str, str]:
+    """:func:`resolve_range` from an Airflow task context (also usable as a Jinja macro)."""
+    return resolve_range(
+        context.get("params"),
+        context.get("data_interval_start"),
+        context.get("logical_date"),
+        context.get("triggering_asset_events"),
+    )
