@@ -41,7 +41,8 @@ DEFAULTS: dict[str, str] = {
     # Partition sensors: seconds between pokes (reschedule mode) and before giving up.
     "sensor_poke_interval": "300",
     "sensor_timeout": "43200",
-    # Seconds a model batch job may run before its sensor gives up.
+    # Model batch jobs: seconds between status polls (in the triggerer) and before giving up.
+    "batch_job_poll_interval": "60",
     "batch_job_timeout": "86400",
     # Registration calls in flight at once in a metadata-upload run.
     "registration_concurrency": "16",

@@ -373,6 +373,11 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
     )
 
 
+def parse_join_thrift(data: Any) -> JoinConf:
+    """A join from its thrift-JSON dict (e.g. received over the wire); raises :class:`Invalid`."""
+    return parse_join(_Reader(data, ""), path="")
+
+
 # --- teams ------------------------------------------------------------------------------------
 
 

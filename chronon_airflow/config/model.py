@@ -169,7 +169,12 @@ class GroupByConf:
         return naming.upload_table(self.metadata.output_namespace or "", self.name)
 
     def output_columns(self) -> tuple[str, ...]:
-        return tuple(c for a in self.aggregations for c in a.columns())
+        """Value columns before join-part naming: aggregation outputs, or for a GroupBy without
+        aggregations its selected non-key columns."""
+        if self.aggregations:
+            return tuple(c for a in self.aggregations for c in a.columns())
+        keys = set(self.key_columns) | {"ts"}
+        return tuple(dict.fromkeys(c for s in self.sources for c in s.query.selects if c not in keys))
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +301,10 @@ class JoinConf:
         cols = list(self.left.query.selects)
         if self.left.query.time_column and self.left.query.time_column not in cols and self.left.kind == "events":
             cols.append("ts")
-        for part in self.join_parts:
-            cols.extend(part.columns())
+        # Upstream derivations: with any derivation, join-part columns survive only under "*".
+        if not self.derivations or any(d.name == "*" for d in self.derivations):
+            for part in self.join_parts:
+                cols.extend(part.columns())
         cols.extend(d.name for d in self.derivations if d.name != "*")
         return tuple(dict.fromkeys(cols))
 

@@ -1,6 +1,7 @@
 """The reference backend's HTTP API: exactly the CHIP-9 contract in ``openapi.json``."""
 from __future__ import annotations
 
+import html
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from chronon_airflow import __version__
@@ -224,6 +226,19 @@ def create_app(home: Path, warehouse_root: Path, *, enable_admin: bool = False, 
         def job_counts() -> dict[str, Any]:
             counts = store.job_counts()
             return {"total": sum(counts.values()), "byStatus": counts}
+
+    @app.get("/modelBackend/jobs/{job_id}", include_in_schema=False, response_class=HTMLResponse)
+    def job_page(job_id: str) -> HTMLResponse:
+        """A human page for one job: what Airflow's "Model backend job" link opens."""
+        job = store.get_job(job_id)
+        if job is None:
+            raise HTTPException(404, f"unknown job id {job_id}")
+        rows = [("Job", job.job_id), ("Join", job.join_name), ("Partitions", f"{job.start_ds}..{job.end_ds}"),
+                ("Status", job.status), ("Message", job.message or "")]
+        body = "".join(f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return HTMLResponse(f"<!doctype html><title>Model batch job {html.escape(job.job_id)}</title>"
+                            f"<h1>Model batch job</h1><table>{body}</table>",
+                            headers={"Content-Security-Policy": "default-src 'none'"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chronon_airflow import naming
+from chronon_airflow.config.loader import Invalid, parse_join_thrift
 
 # thrift enum DataKind.
 BOOLEAN, BYTE, SHORT, INT, LONG, FLOAT, DOUBLE, STRING, BINARY, DATE, TIMESTAMP, MAP, LIST, STRUCT = range(14)
@@ -19,52 +20,13 @@ def fields(schema: dict[str, Any] | None, what: str) -> list[tuple[str, dict[str
     return [(p["name"], p.get("dataType") or {}) for p in schema["params"]]
 
 
-def _query(source: dict[str, Any]) -> dict[str, Any]:
-    for kind in ("events", "entities", "joinSource"):
-        if kind in source:
-            return source[kind].get("query") or {}
-    return {}
-
-
-def _group_by_value_columns(group_by: dict[str, Any]) -> list[str]:
-    """The columns a join part contributes before naming: aggregation outputs, or for a GroupBy
-    without aggregations its selected non-key columns."""
-    aggregations = group_by.get("aggregations")
-    if aggregations:
-        columns = []
-        for agg in aggregations:
-            windows = agg.get("windows") or [None]
-            for w in windows:
-                window = None if w is None else (w["length"], w["timeUnit"])
-                columns.append(naming.aggregation_column(agg["inputColumn"], agg["operation"], window))
-        return columns
-    keys = set(group_by.get("keyColumns") or [])
-    columns: list[str] = []
-    for source in group_by.get("sources") or []:
-        for col in (_query(source).get("selects") or {}):
-            if col not in keys and col != "ts" and col not in columns:
-                columns.append(col)
-    return columns
-
-
 def raw_join_columns(join: dict[str, Any]) -> list[str]:
-    """Columns of the raw join (the ``_pre_mt`` table, minus ``ds``): the left side's selects, every
-    join part's columns (``[prefix_]<groupBy>_<column>``) and the derivation names.
-
-    Derivations are added on top of the base columns rather than replacing them: that is the more
-    permissive reading, and a mapping to a column the raw join lacks still fails at run time with a
-    precise message.
-    """
-    columns: list[str] = list((_query(join.get("left") or {}).get("selects") or {}).keys())
-    for part in join.get("joinParts") or []:
-        group_by = part.get("groupBy") or {}
-        gb_name = (group_by.get("metaData") or {}).get("name", "")
-        for col in _group_by_value_columns(group_by):
-            columns.append(naming.join_part_column(gb_name, col, part.get("prefix")))
-    for derivation in join.get("derivations") or []:
-        if derivation.get("name") and derivation["name"] != "*":
-            columns.append(derivation["name"])
-    return list(dict.fromkeys(columns))
+    """Columns of the raw join (the ``_pre_mt`` table, minus ``ds``), by the same rules the local
+    engine writes them (``JoinConf.raw_join_columns``)."""
+    try:
+        return list(parse_join_thrift(join).raw_join_columns())
+    except Invalid as e:
+        raise ValueError(f"the join is not a valid compiled join: {e.field or '<join>'}: {e.message}") from None
 
 
 def output_columns(join: dict[str, Any]) -> list[str]:
@@ -84,7 +46,10 @@ def transform_problems(join: dict[str, Any]) -> list[str]:
     transforms = mt.get("transforms") or []
     if not transforms:
         return ["join has no modelTransforms.transforms"]
-    available = raw_join_columns(join)
+    try:
+        available = raw_join_columns(join)
+    except ValueError as e:
+        return [str(e)]
     available_set = set(available)
     seen_outputs: dict[str, str] = {}
     for field in mt.get("passthroughFields") or []:

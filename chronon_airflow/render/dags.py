@@ -166,6 +166,7 @@ class _Renderer:
                         task_id=t.task_id, join=thrift, backend=backend,
                         job_id="{{ ti.xcom_pull(task_ids='" + pm.SUBMIT_BATCH_INFERENCE + "') }}",
                         start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(join.output_table)],
+                        poke_interval=float(settings.get("batch_job_poll_interval")),
                         timeout=float(settings.get("batch_job_timeout")))
             return self.finish(dag, planned, ops)
 

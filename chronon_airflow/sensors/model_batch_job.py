@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from chronon_airflow.backend import join_models
 from chronon_airflow.backend.interface import SUCCEEDED, BackendError, JobStatus
 from chronon_airflow.hooks.model_backend import ModelBackendHook
+from chronon_airflow.plugin.links import ModelBackendJobLink
 from chronon_airflow.triggers import model_batch_job as trig
 
 
@@ -30,6 +31,7 @@ class ModelBatchJobSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("job_id", "start_ds", "end_ds")
     ui_color = "#f5e8d5"
+    operator_extra_links = (ModelBackendJobLink(),)
 
     def __init__(self, *, job_id: str, start_ds: str, end_ds: str, join: dict[str, Any] | None = None,
                  backend: str | None = None, model_backend_conn_id: str | None = None, deferrable: bool = True,
@@ -50,6 +52,13 @@ class ModelBatchJobSensor(BaseSensorOperator):
 
     def _hook(self) -> ModelBackendHook:
         return ModelBackendHook(self.backend, self.model_backend_conn_id)
+
+    def _mark_outlets(self, context: Any) -> None:
+        """Each outlet (the model output table) gets the written partition range in its asset
+        event's extra: downstream asset-triggered DAGs read their partitions from it."""
+        extra = {"start_ds": self.start_ds, "end_ds": self.end_ds, "job_id": self.job_id}
+        for outlet in self.outlets or ():
+            context["outlet_events"][outlet].extra = dict(extra)
 
     def _check(self, status: JobStatus) -> bool:
         if status.status == SUCCEEDED:
@@ -78,9 +87,12 @@ class ModelBatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            result = super().execute(context)
+            self._mark_outlets(context)
+            return result
         try:
             if self.poke(context):
+                self._mark_outlets(context)
                 return None
         except AirflowFailException:
             raise
@@ -103,6 +115,7 @@ class ModelBatchJobSensor(BaseSensorOperator):
         status, message = event.get("status"), event.get("message", "")
         if status == trig.EVENT_SUCCESS:
             self.log.info("model batch job %s succeeded: %s", self.job_id, message)
+            self._mark_outlets(context)
             return None
         if status == trig.EVENT_FAILED:
             raise AirflowFailException(f"model batch job {self.job_id} {event.get('job_status')}: {message}")
