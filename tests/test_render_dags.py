@@ -118,3 +118,27 @@ def test_range_params_validate_dates(monkeypatch, configs_repo):
     assert param.resolve(None) is None
     with pytest.raises(ParamValidationError):
         param.resolve("2024-99-01")
+
+
+def _airflow_dags_list(repo: Path, airflow_home: Path) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AIRFLOW__CHRONON__REPO_PATH": str(repo), "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags")}
+    out = subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "list", "--local", "-o", "json"],
+                         capture_output=True, text=True, env=env, check=True)
+    line = next(l for l in out.stdout.splitlines() if l.startswith("["))
+    return sorted(d["dag_id"] for d in json.loads(line))
+
+
+def test_airflow_dags_list_shows_the_families_and_a_broken_file(tmp_path, configs_repo, airflow_db):
+    ids = _airflow_dags_list(configs_repo, airflow_db.parent)
+    assert {i.split(".")[1] for i in ids} == {"join_backfill", "metadata_upload", "group_by_upload",
+                                              "group_by_backfill", "group_by_streaming"}
+    root = tmp_path / "configs"
+    shutil.copytree(configs_repo, root)
+    (root / "production/joins/search/broken.v1").write_text('{"metaData": ')
+    broken_ids = _airflow_dags_list(root, airflow_db.parent)
+    assert sorted(set(broken_ids) - set(ids)) == ["chronon.config_errors"]
+    assert set(ids) <= set(broken_ids)
