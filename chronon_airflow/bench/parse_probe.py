@@ -1,0 +1,49 @@
+"""Run in a fresh subprocess: parse one DAG file the way Airflow's dag-processor does and print one
+JSON line with the timings.
+
+Airflow itself is imported before the clock starts (the dag-processor's parent already has it
+imported when it forks a parser); everything the DAG file imports beyond that — chronon_airflow,
+its operators — is counted, as it is on every real re-parse. ``parse_s`` is ``BundleDagBag``
+construction (import + DAG objects, what ``DagBag`` does); ``serialize_s`` is the
+``DagSerialization.to_dict`` per DAG that the dag-processor does next before sending DAGs to the
+scheduler. ``_AIRFLOW_PARSING_CONTEXT_DAG_ID`` in the environment makes it a task-start parse.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def main(dag_file: str) -> int:
+    wall0 = float(os.environ.get("_BENCH_SPAWNED_AT", time.time()))
+    import airflow  # noqa: F401  (outside the measured span, as in the dag-processor)
+    import airflow.sdk  # noqa: F401
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    t0 = time.perf_counter()
+    bag = BundleDagBag(dag_folder=dag_file, bundle_path=os.path.dirname(dag_file), bundle_name="bench",
+                       load_op_links=False)
+    t1 = time.perf_counter()
+    for dag in bag.dags.values():
+        DagSerialization.to_dict(dag)
+    t2 = time.perf_counter()
+    out = {
+        "parse_s": t1 - t0,
+        "serialize_s": t2 - t1,
+        "dags": len(bag.dags),
+        "tasks": sum(len(d.task_dict) for d in bag.dags.values()),
+        "edges": sum(len(t.downstream_task_ids) for d in bag.dags.values() for t in d.tasks),
+        "import_errors": {k: str(v)[-2000:] for k, v in bag.import_errors.items()},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "wall_s": time.time() - wall0,
+    }
+    print("BENCH_RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
