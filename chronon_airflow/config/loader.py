@@ -36,10 +36,12 @@ from chronon_airflow.config.model import (
 )
 
 # Names become DAG ids, task ids and table names: keep them to what all three accept.
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
-# Model backends name an Airflow connection (``chronon_backend_<name>``).
-BACKEND_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# No leading '.' or '-': a name must never read as a relative path ("..") or a command-line option.
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+# Model backends name an Airflow connection (``chronon_backend_<name>``). Backends and teams become
+# DAG tags, which Airflow caps at 100 characters (a longer one would fail the whole DAG file).
+BACKEND_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 TABLE_RE = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
 _SPEC_RE = re.compile(
     r"^(?P<table>[A-Za-z0-9_]+\.[A-Za-z0-9_]+)/(?P<col>[A-Za-z_][A-Za-z0-9_]*)="
@@ -49,7 +51,12 @@ _SPEC_RE = re.compile(
 MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2200, 12, 31)
 # Past this size a compiled file is not a real config (the biggest upstream joins are ~1 MB).
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# Real compiled configs nest ~16 levels; far deeper JSON would hit Python's recursion limit later
+# (deep copies, serialization) in a deeper call stack than the loader's and fail the DAG file.
+MAX_NESTING = 100
 SCHEDULE_RE = re.compile(r"^(@[a-z]+|[0-9*/,\- ]+)$")
+# Presets the renderer maps onto a cron timetable, plus "@never" (manual only).
+SCHEDULE_PRESETS = frozenset({"@never", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"})
 
 
 class Invalid(Exception):
@@ -96,7 +103,7 @@ class _Reader:
             return None
         if not isinstance(value, str):
             raise Invalid(self._f(key), f"expected a string, got {_type(value)}")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):  # fullmatch: "$" would allow a final "\n"
             raise Invalid(self._f(key), f"{value!r} is not a valid {what or 'value'} (allowed: {pattern.pattern})")
         return value
 
@@ -159,6 +166,32 @@ def _type(v: Any) -> str:
     )
 
 
+def _valid_schedule(schedule: str) -> bool:
+    """What Airflow's cron timetable accepts: an invalid one would fail the whole DAG file."""
+    if schedule.startswith("@"):
+        return schedule in SCHEDULE_PRESETS
+    from croniter import croniter  # Airflow's own cron library
+
+    return len(schedule.split()) == 5 and croniter.is_valid(schedule)
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests more than ``limit`` lists/objects deep (iterative: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
+    return False
+
+
 def _check_date(value: str, field: str) -> dt.date:
     try:
         day = dt.date.fromisoformat(value)
@@ -181,7 +214,7 @@ def parse_dependency(text: Any, field: str) -> Dependency:
         raise Invalid(field, f"is not valid JSON: {e.msg}") from None
     r = _Reader(data, field)
     spec = r.str("spec")
-    m = _SPEC_RE.match(spec)
+    m = _SPEC_RE.fullmatch(spec)
     if not m:
         raise Invalid(
             f"{field}.spec",
@@ -221,8 +254,9 @@ def parse_metadata(r: _Reader) -> MetaData:
         for mode in modes.data:
             env_map[mode] = modes.str_map(mode)
     schedule = r.str("offlineSchedule", required=False) or "@daily"
-    if not SCHEDULE_RE.match(schedule):
-        raise Invalid(r._f("offlineSchedule"), f"{schedule!r} is not a cron expression or @preset")
+    if not SCHEDULE_RE.fullmatch(schedule) or not _valid_schedule(schedule):
+        raise Invalid(r._f("offlineSchedule"), f"{schedule!r} is not a cron expression or @preset "
+                                               f"({', '.join(sorted(SCHEDULE_PRESETS))})")
     return MetaData(
         name=r.str("name", pattern=NAME_RE, what="name"),
         team=r.str("team", pattern=IDENT_RE, what="team name"),
@@ -362,13 +396,21 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
     left = parse_source(r.obj("left"))
     if left.kind == "joinSource":
         raise Invalid(r._f("left"), "a join's left must be events or entities")
+    metadata = parse_metadata(r.obj("metaData"))
+    transforms = parse_model_transforms(mt) if mt is not None else None
+    chosen = metadata.custom_json.get("model_transform_backend")
+    if chosen is not None:
+        backends = list(dict.fromkeys(t.model.backend for t in transforms.transforms)) if transforms else []
+        if chosen not in backends:
+            raise Invalid(r._f("metaData.customJson.model_transform_backend"),
+                          f"{chosen!r} is not the backend of any of this join's models ({', '.join(backends) or 'none'})")
     return JoinConf(
         path=path,
-        metadata=parse_metadata(r.obj("metaData")),
+        metadata=metadata,
         left=left,
         join_parts=tuple(parts),
         derivations=tuple(derivations),
-        model_transforms=parse_model_transforms(mt) if mt is not None else None,
+        model_transforms=transforms,
         raw=r.data,
     )
 
@@ -432,11 +474,16 @@ def _read_json(path: Path, rel: str) -> Any:
     except UnicodeDecodeError as e:
         raise Invalid("", f"file is not UTF-8 (byte {e.start})") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise Invalid("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise Invalid("", "JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer literal longer than Python's int conversion limit
+        raise Invalid("", f"invalid JSON: {e}") from None
+    if _depth_exceeds(data, MAX_NESTING):
+        raise Invalid("", f"JSON nested more than {MAX_NESTING} levels deep")
+    return data
 
 
 def load_file(path: Path, rel: str, parse: Callable[[_Reader, str], Any]) -> Any:
@@ -469,6 +516,10 @@ def load_repo(root: str | os.PathLike) -> Repo:
         for path in _files(root / "production" / folder):
             rel = path.relative_to(root).as_posix()
             try:
+                if not path.resolve().is_relative_to(root):
+                    raise Invalid("", "is a symlink to a file outside the repo")
+                if not path.is_file():
+                    raise Invalid("", "is not a regular file")
                 conf = load_file(path, rel, parse)
             except Invalid as e:
                 errors.append(ConfigError(rel, e.field, e.message))
