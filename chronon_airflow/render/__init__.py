@@ -6,19 +6,47 @@ from pathlib import Path
 from chronon_airflow import settings
 
 
+def _load_and_plan(root: Path):
+    from chronon_airflow.config import load_repo
+    from chronon_airflow.plan import build_plan
+    from chronon_airflow.render.spark_connection import configured_spark_connection
+
+    repo = load_repo(root)
+    return repo, build_plan(repo, configured_spark_connection())
+
+
 def build_dags(repo_path: str | Path | None = None) -> dict:
     """Every chronon-airflow DAG for the configured repo, keyed by dag_id.
 
     When Airflow parses the file to run one task (``get_parsing_context().dag_id`` is set), only
-    that DAG is built: starting a task must not cost a parse of thousands of DAGs.
+    that DAG is built: starting a task must not cost a parse of thousands of DAGs. The loaded repo
+    and plan come from :mod:`chronon_airflow.render.cache` while no input changed.
     """
     from airflow.sdk import get_parsing_context
 
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
-    from chronon_airflow.render.dags import render
-    from chronon_airflow.render.spark_connection import configured_spark_connection
+    from chronon_airflow.render import cache
 
-    repo = load_repo(repo_path or settings.repo_path())
-    plan = build_plan(repo, configured_spark_connection())
-    return render(plan, repo, only_dag_id=get_parsing_context().dag_id)
+    root = Path(repo_path or settings.repo_path()).resolve()
+    only = get_parsing_context().dag_id
+    if only is not None:
+        _key, entry = cache.load_one(root, only)
+        if entry:
+            # The cached plan entry of that one DAG and the join it renders from: the same inputs
+            # render() would pick out of the full repo and plan.
+            from chronon_airflow.config.model import Repo
+            from chronon_airflow.plan.model import Plan
+            from chronon_airflow.render.dags import render
+
+            planned, errors, root_s, teams, teams_json, join = entry
+            repo = Repo(root=root_s, teams=teams, teams_json=teams_json,
+                        joins={join.name: join} if join is not None else {}, group_bys={}, errors=errors)
+            return render(Plan(dags=(planned,), errors=errors), repo, only_dag_id=only)
+    key, hit = cache.load_full(root)
+    if hit is None:
+        repo, plan = _load_and_plan(root)
+        cache.store(key, repo, plan)
+    else:
+        repo, plan = hit
+    from chronon_airflow.render.dags import render
+
+    return render(plan, repo, only_dag_id=only)
