@@ -137,6 +137,12 @@ def p1_p2(repo: Path, work: Path, scale: Scale, log=print) -> tuple[Result, Resu
     shutil.copy(BASELINE_FILE, base)
     env_base = dict(env, BENCH_BASELINE_JSON=str(spec_file))
 
+    # The first parse after any change to the repo (or to chronon_airflow) misses the plan cache
+    # and writes it; every later re-parse (each 30 s, each task start) hits it. The cold parse is
+    # reported beside the steady state, which is what the target is about.
+    shutil.rmtree(home / "chronon_plan_cache", ignore_errors=True)
+    log(f"P1: cold parse of {len(spec)} DAGs (empty plan cache)")
+    cold = run_probe(ours, env, scale.timeout)
     # Interleave so drift on the machine hits both sides alike.
     log(f"P1: parsing {len(spec)} DAGs, {scale.repeats} runs each side")
     ours_runs, base_runs = [], []
@@ -147,6 +153,7 @@ def p1_p2(repo: Path, work: Path, scale: Scale, log=print) -> tuple[Result, Resu
     if (p_ours["dags"], p_ours["tasks"], p_ours["edges"]) != (p_base["dags"], p_base["tasks"], p_base["edges"]):
         raise RuntimeError(f"baseline shape differs: ours {p_ours['dags']}/{p_ours['tasks']}/{p_ours['edges']}, "
                            f"baseline {p_base['dags']}/{p_base['tasks']}/{p_base['edges']}")
+    p_ours["cold_parse_s"] = cold["parse_s"]
     p1 = Result("P1 full parse of dags/", p_ours, p_base, p_ours["parse_s"] / p_base["parse_s"], "<= 1.25x")
     p1.ok = p1.ratio <= 1.25
 
@@ -423,7 +430,8 @@ def table(report: dict[str, Any]) -> str:
     for r in report["results"]:
         m, b, name = r["measured"], r["baseline"], r["name"]
         if name.startswith("P1"):
-            meas = (f"parse {_f(m['parse_s'])} s, +serialize {_f(m['serialize_s'])} s, wall {_f(m['wall_s'])} s, "
+            meas = (f"parse {_f(m['parse_s'])} s (cold cache {_f(m['cold_parse_s'])} s), +serialize "
+                    f"{_f(m['serialize_s'])} s, wall {_f(m['wall_s'])} s, "
                     f"peak RSS {_f(m['peak_rss_mb'], 0)} MB ({m['dags']} DAGs, {m['tasks']} tasks)")
             base = (f"EmptyOperator: parse {_f(b['parse_s'])} s, +serialize {_f(b['serialize_s'])} s, "
                     f"wall {_f(b['wall_s'])} s, peak RSS {_f(b['peak_rss_mb'], 0)} MB")
