@@ -6,9 +6,15 @@ its asset event triggers) and one whose model batch job is made to fail (the fai
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
+import psutil
 import pandas as pd
 import pytest
 
@@ -22,6 +28,7 @@ from chronon_airflow.demo.run import (
     join_tables,
     wait_for_asset_triggered_run,
 )
+from chronon_airflow.demo.stack import MARKER, Stack, StackConfig
 from chronon_airflow.demo.summary import model_output_columns, read_partitions
 
 pytest_plugins = ["live_stack"]
@@ -29,7 +36,8 @@ pytest.register_assert_rewrite("live_stack")
 
 from live_stack import E2E_END, E2E_START, FAIL_JOIN, OK_JOIN  # noqa: E402
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.timeout(900)]
+e2e_mark = pytest.mark.e2e
 
 OK_RUN, FAIL_RUN = "e2e_ok", "e2e_fail"
 WAIT_TASK = "wait_for_batch_inference"
@@ -70,6 +78,7 @@ def e2e(live_stack):
     httpx.delete(f"{stack.backend_url}/admin/faults", timeout=10)
 
 
+@e2e_mark
 def test_join_backfill_run_succeeds_through_the_deferred_sensor(e2e, live_stack):
     ok = e2e["ok"]
     assert e2e["states"][(ok.dag_id, OK_RUN)] == "success"
@@ -78,6 +87,7 @@ def test_join_backfill_run_succeeds_through_the_deferred_sensor(e2e, live_stack)
     assert {"raw_join", "register_model_transform", "submit_batch_inference", WAIT_TASK} <= set(tis)
 
 
+@e2e_mark
 def test_output_tables_have_the_partitions_rows_and_model_outputs(e2e, live_stack):
     ok, root = e2e["ok"], live_stack.warehouse
     days = ds_list(E2E_START, E2E_END)
@@ -99,6 +109,7 @@ def test_output_tables_have_the_partitions_rows_and_model_outputs(e2e, live_stac
                                   out[keys].sort_values(keys).reset_index(drop=True))
 
 
+@e2e_mark
 def test_asset_event_triggers_the_chained_group_by_upload(e2e, live_stack):
     ok = e2e["ok"]
     assert ok.group_by_dag_ids, f"no GroupBy upload is chained on {ok.output_table}"
@@ -114,6 +125,7 @@ def test_asset_event_triggers_the_chained_group_by_upload(e2e, live_stack):
         assert len(read_partitions(live_stack.warehouse, table, [E2E_END])) > 0, table
 
 
+@e2e_mark
 def test_failed_batch_job_fails_the_wait_task_and_emails_the_team(e2e, live_stack):
     bad = e2e["bad"]
     assert e2e["states"][(bad.dag_id, FAIL_RUN)] == "failed"
@@ -137,3 +149,73 @@ def test_failed_batch_job_fails_the_wait_task_and_emails_the_team(e2e, live_stac
     for text in (FAIL_JOIN, join_dag_id(FAIL_JOIN), WAIT_TASK, FAIL_RUN, ds_range, "injected failure"):
         assert text in mail.body, f"{text!r} not in the e-mail body:\n{mail.body}"
     assert "risk-ml@example.com" in mail.to
+
+
+# -- without the live stack ------------------------------------------------------------------------
+
+def test_stop_ends_the_stack_tree_and_nothing_else(tmp_path):
+    """Real processes: a recorded one, its child, and a grandchild that escaped into its own session
+    (re-parented, not in the group) all end; a process the stack did not start survives."""
+    stack = Stack(StackConfig(workspace=tmp_path), log=lambda _: None)
+    stack.state = {**stack.new_state(), "processes": []}
+    pid_file = tmp_path / "escaped.pid"
+    escaped_py = tmp_path / "escaped.py"
+    escaped_py.write_text(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(300)\n")
+    # tree.py -> sleeper child, and mid.py -> escaped.py (own session); mid.py exits at once, so
+    # escaped.py is re-parented: only the environment marker still ties it to the stack.
+    mid_py = tmp_path / "mid.py"
+    mid_py.write_text(f"import subprocess, sys\nsubprocess.Popen([sys.executable, {str(escaped_py)!r}], "
+                      "start_new_session=True)\n")
+    tree_py = tmp_path / "tree.py"
+    tree_py.write_text("import subprocess, sys, time\n"
+                       "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+                       f"subprocess.run([sys.executable, {str(mid_py)!r}])\n"
+                       "time.sleep(300)\n")
+    stack._spawn("tree", [sys.executable, str(tree_py)], stack._base_env())
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        escaped = psutil.Process(int(pid_file.read_text()))
+        leader = psutil.Process(stack.state["processes"][0]["pid"])
+        assert escaped.environ()[MARKER] == stack.state["id"]
+        assert escaped.pid not in {c.pid for c in leader.children(recursive=True)}
+        assert os.getsid(escaped.pid) != os.getsid(leader.pid)
+        members = {p.pid for p in Stack._members(stack.state)}
+        assert {leader.pid, escaped.pid} <= members and len(members) == 3
+        assert bystander.pid not in members
+
+        assert stack.stop() == 3
+        for p in (leader, escaped):
+            assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+        assert bystander.poll() is None
+        assert Stack.running_state(tmp_path) is None
+    finally:
+        bystander.kill()
+        Stack.stop_state(stack.state)
+
+
+def test_demo_environment_agrees_with_docker_compose(tmp_path):
+    """The native stack and docker-compose.yaml configure the same connections and settings."""
+    import yaml
+
+    stack = Stack(StackConfig(workspace=tmp_path))
+    stack.state = stack.new_state()
+    native = stack.airflow_env()
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yaml").read_text())
+    env = compose["x-airflow-common"]["environment"]
+    native_conns = {k for k in native if k.startswith("AIRFLOW_CONN_")}
+    assert native_conns == {k for k in env if k.startswith("AIRFLOW_CONN_")}
+    for key in native_conns:
+        assert json.loads(native[key])["conn_type"] == json.loads(env[key])["conn_type"], key
+    for key in ("AIRFLOW__CHRONON__ENGINE", "AIRFLOW__CHRONON__CATALOG", "AIRFLOW__CHRONON__SPARK_CONN_ID",
+                "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__CORE__LAZY_LOAD_PLUGINS"):
+        assert str(native[key]).lower() == str(env[key]).lower(), key
+    for key in ("AIRFLOW__CHRONON__REPO_PATH", "AIRFLOW__CHRONON__WAREHOUSE", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"):
+        assert key in env and key in native, key
+    # Both serve the execution API on the API server's own port.
+    assert native["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == \
+        f"http://127.0.0.1:{native['AIRFLOW__API__PORT']}/execution/"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].endswith(f":{env['AIRFLOW__API__PORT']}/execution/")
+    assert native["AIRFLOW__API__PORT"] != "8080"

@@ -254,21 +254,8 @@ class Stack:
         running = self.running_state(self.workspace)
         if running:
             raise AlreadyRunning(running)
+        self.state = self.new_state()
         c = self.config
-        ports: set[int] = set()
-        self.state = {
-            "id": uuid.uuid4().hex,
-            "workspace": str(self.workspace),
-            "started_at": time.time(),
-            "ports": {"api": free_port(avoid=ports), "backend": free_port(avoid=ports),
-                      "smtp": c.smtp_port or free_port(avoid=ports)},
-            "password": secrets.token_urlsafe(12),
-            "jwt_secret": secrets.token_urlsafe(32),
-            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "processes": [],
-        }
-        self.state["ui_url"] = f"http://127.0.0.1:{self.state['ports']['api']}"
-        self.state["user"] = ADMIN_USER
         for d in (self.airflow_home, self.warehouse, self.backend_home, self.mail_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         # The simple auth manager keeps its users' passwords in this file; written before start,
@@ -294,6 +281,25 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def new_state(self) -> dict[str, Any]:
+        """Fresh ports and secrets for a start (nothing is started or written)."""
+        c = self.config
+        ports: set[int] = set()
+        state = {
+            "id": uuid.uuid4().hex,
+            "workspace": str(self.workspace),
+            "started_at": time.time(),
+            "ports": {"api": free_port(avoid=ports), "backend": free_port(avoid=ports),
+                      "smtp": c.smtp_port or free_port(avoid=ports)},
+            "password": secrets.token_urlsafe(12),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "processes": [],
+        }
+        state["ui_url"] = f"http://127.0.0.1:{state['ports']['api']}"
+        state["user"] = ADMIN_USER
+        return state
 
     # -- readiness -----------------------------------------------------------------------------------
 
