@@ -24,6 +24,10 @@ def _stop(workspace: Path) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m chronon_airflow.demo", description=__doc__)
     p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE, help=f"default {DEFAULT_WORKSPACE}")
@@ -53,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # SIGTERM (e.g. from a CI runner) behaves like Ctrl-C: stop what we started.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         rc = run_demo(workspace, args.repo.resolve(), args.join, args.start, args.end)
         if args.foreground:
