@@ -214,3 +214,12 @@ def test_unknown_fields_are_tolerated(broken):
     repo, where, _ = _errors(broken)
     assert where == []
     assert repo.joins["search.query_relevance.v1"].thrift()["futureField"] == {"x": 1}
+
+
+@pytest.mark.parametrize("file_name", ["query relevance.v1", "x;id.v1", "{{ 7*7 }}.v1", "-rf.v1"])
+def test_hostile_file_names_are_errors(broken, file_name):
+    shutil.copy(broken / REF_JOIN, broken / "production/joins/search" / file_name)
+    repo, where, messages = _errors(broken)
+    rel = f"production/joins/search/{file_name}"
+    assert (rel, "") in where
+    assert "is not allowed" in messages[where.index((rel, ""))]

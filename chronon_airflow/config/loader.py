@@ -48,6 +48,7 @@ _SPEC_RE = re.compile(
     r"\{\{\s*(?:ds|macros\.ds_add\(\s*ds\s*,\s*(?P<lag>-?\d+)\s*\))\s*\}\}"
     r"(?P<sub>(?:/[A-Za-z0-9_]+=[A-Za-z0-9_-]+)*)$"
 )
+_FILE_PART = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2200, 12, 31)
 # Past this size a compiled file is not a real config (the biggest upstream joins are ~1 MB).
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -516,6 +517,10 @@ def load_repo(root: str | os.PathLike) -> Repo:
         for path in _files(root / "production" / folder):
             rel = path.relative_to(root).as_posix()
             try:
+                # The path becomes a spark-submit argument: a file name must be as plain as a config name.
+                bad = [part for part in Path(rel).parts if not _FILE_PART.fullmatch(part) or part.startswith("-")]
+                if bad:
+                    raise Invalid("", f"file name {bad[0]!r} is not allowed: path parts must match {_FILE_PART.pattern}")
                 if not path.resolve().is_relative_to(root):
                     raise Invalid("", "is a symlink to a file outside the repo")
                 if not path.is_file():

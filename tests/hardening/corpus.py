@@ -315,7 +315,7 @@ def cases() -> list[Case]:
              dag_ids=(f"chronon.join_backfill.{hname('cycle_join')}",)),
         Case("hostile_file_name", "a valid config in a file named $(touch ...)",
              {f"production/joins/hardening/{HOSTILE_FILE_NAME}": _j(base_join("hostile_file_name"))},
-             ((f"production/joins/hardening/{HOSTILE_FILE_NAME}", "metaData", "is not allowed"),)),
+             ((f"production/joins/hardening/{HOSTILE_FILE_NAME}", "", "is not allowed"),)),
         # -- valid but hostile: must load, generate their DAGs, and show nothing dangerous -----
         _valid_case("secret_params", "secret-looking modelBackendParams (loaded, never shown)",
                     _mutated("secret_params", lambda j: _model(j)["inferenceSpec"]["modelBackendParams"].update(
