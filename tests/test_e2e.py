@@ -114,6 +114,7 @@ def test_asset_event_triggers_the_chained_group_by_upload(e2e, live_stack):
     ok = e2e["ok"]
     assert ok.group_by_dag_ids, f"no GroupBy upload is chained on {ok.output_table}"
     for gb in ok.group_by_dag_ids:
+        assert gb in e2e["gb_runs"], f"no run of {gb}: the join run ended {e2e['states'][(ok.dag_id, OK_RUN)]}"
         run = e2e["gb_runs"][gb]
         assert run["run_type"] == "asset_triggered"
         assert run["final_state"] == "success"
