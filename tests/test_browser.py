@@ -97,7 +97,8 @@ def test_trigger_a_join_from_the_form_and_see_the_run(page, live_stack):
         page.wait_for_url(re.compile(re.escape(f"/runs/{run_id}")))
         page.screenshot(path=str(SHOTS / "05-run-page.png"))
         page.goto(f"{base}/dags/{dag_id}/runs")
-        expect(page.get_by_text(run_id).first).to_be_visible()
+        # The runs table fills in after the page: on a loaded 2-core machine that takes seconds.
+        expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
         page.screenshot(path=str(SHOTS / "06-runs-list.png"))
 
         run = live_stack.client.dag_run(dag_id, run_id)

@@ -94,7 +94,7 @@ def validate_conf_path(value: Any, field_name: str = "conf_path") -> str:
 
 
 def validate_ds(value: Any, field_name: str) -> str:
-    if not isinstance(value, str) or not _DS.match(value):
+    if not isinstance(value, str) or not _DS.fullmatch(value):
         raise ConfigValueError(f"{field_name} = {value!r} is not a YYYY-MM-DD date")
     return value
 
@@ -140,7 +140,12 @@ class SparkJob:
     spark_submit_path: str | None = None
 
     def with_dates(self, start_ds: str | None, end_ds: str | None) -> "SparkJob":
-        """The job with the date placeholders replaced (whole argv elements only)."""
+        """The job with the date placeholders replaced (whole argv elements only). A given date is
+        checked even when this subcommand takes no such argument: a bad one is a bad run."""
+        if start_ds is not None:
+            validate_ds(start_ds, "start_ds")
+        if end_ds is not None:
+            validate_ds(end_ds, "end_ds")
         args = []
         for arg in self.application_args:
             if arg == START_DS:
