@@ -152,6 +152,31 @@ def test_failed_batch_job_fails_the_wait_task_and_emails_the_team(e2e, live_stac
     assert "risk-ml@example.com" in mail.to
 
 
+@e2e_mark
+def test_airflow_backfill_computes_the_interval_ds(e2e, live_stack):
+    """Airflow's own backfill (UI "Backfill", ``airflow backfill create``): each run covers the ds of
+    its data interval, with no params at all."""
+    client, ok = live_stack.client, e2e["ok"]
+    day = "2024-04-19"  # outside the manual range above, inside the sample data
+    assert day not in wh.list_partitions(live_stack.warehouse, ok.output_table)
+    backfill = client.request("POST", "/api/v2/backfills", json={
+        "dag_id": ok.dag_id, "from_date": f"{day}T00:00:00Z", "to_date": f"{day}T00:00:00Z",
+        "max_active_runs": 1, "reprocess_behavior": "none"}).json()
+    cancel = ScheduledRunCanceller(client, [ok.dag_id])
+    deadline = time.monotonic() + 420
+    runs: list = []
+    while time.monotonic() < deadline:
+        cancel()
+        runs = client.dag_runs(ok.dag_id, run_type="backfill")
+        if runs and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        time.sleep(3)
+    assert [r["state"] for r in runs] == ["success"], (backfill, runs)
+    assert runs[0]["data_interval_start"].startswith(day)
+    assert day in wh.list_partitions(live_stack.warehouse, ok.raw_table)
+    assert day in wh.list_partitions(live_stack.warehouse, ok.output_table)
+
+
 # -- without the live stack ------------------------------------------------------------------------
 
 def test_stop_ends_the_stack_tree_and_nothing_else(tmp_path):
