@@ -113,6 +113,12 @@ def test_range_params_validate_dates(monkeypatch, configs_repo):
     from airflow.sdk.definitions.param import ParamValidationError
 
     dag = dagbag(monkeypatch, configs_repo).dags["chronon.join_backfill.search.query_relevance.v1"]
+    from airflow.sdk.definitions.param import ParamsDict
+
+    from chronon_airflow.render.dags import RANGE_PARAMS
+
+    # The DAG attaches these without Airflow's per-DAG validation: their defaults must be valid.
+    ParamsDict(dict(RANGE_PARAMS)).validate()
     param = dag.params.get_param("start_ds")
     assert param.resolve("2024-03-15") == "2024-03-15"
     assert param.resolve(None) is None

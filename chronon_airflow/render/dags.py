@@ -42,7 +42,6 @@ RANGE_PARAMS = {
     "end_ds": Param(None, type=["null", "string"], format="date", title="End partition (ds)",
                     description="Last ds to compute, inclusive. Defaults to start_ds."),
 }
-_RANGE_PARAMS_OK = ParamsDict(dict(RANGE_PARAMS)).validate()
 DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -147,8 +146,8 @@ class _Renderer:
             # every operator (once per class in its hierarchy) and validates them with jsonschema,
             # which was 40 % of parse time at 2,000 joins. Tasks need no copy: at run time the
             # task context merges the DAG's params and the run's conf anyway. The params are the
-            # same constants for every DAG, validated once at import (_RANGE_PARAMS_OK), so the
-            # per-DAG jsonschema check of the attrs setter is skipped too.
+            # same constants for every DAG (tests validate them), so the per-DAG jsonschema check of
+            # the attrs setter is skipped too.
             object.__setattr__(dag, "params", ParamsDict(dict(RANGE_PARAMS)))
         for t in planned.tasks:
             for up in t.upstream:
