@@ -205,7 +205,7 @@ def render_html(summary: dict[str, Any], base: str) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Chronon</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1a202c}}
-table{{border-collapse:collapse;margin-bottom:1.5rem;width:100%;table-layout:fixed}}
+table{{border-collapse:collapse;margin-bottom:1.5rem;width:100%}}
 th,td{{border:1px solid #cbd5e0;padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}}
 th{{background:#edf2f7}} .errors th{{background:#fed7d7}} .empty{{color:#718096}}
 code{{font-size:.9em}}
