@@ -21,6 +21,11 @@ def main(dag_file: str) -> int:
     wall0 = float(os.environ.get("_BENCH_SPAWNED_AT", time.time()))
     import airflow  # noqa: F401  (outside the measured span, as in the dag-processor)
     import airflow.sdk  # noqa: F401
+
+    if os.environ.get("_AIRFLOW_PARSING_CONTEXT_DAG_ID"):
+        # A task start parses the DAG file inside the task runner, which has loaded its own
+        # modules (the execution API client, the providers' notifiers, ...) before that.
+        import airflow.sdk.execution_time.task_runner  # noqa: F401
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.serialization.serialized_objects import DagSerialization
 
