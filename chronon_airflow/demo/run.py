@@ -9,13 +9,13 @@
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from chronon_airflow.demo.client import AirflowClient
+from chronon_airflow.partitions import ds_range
 from chronon_airflow.demo.stack import Printer, Stack, StackConfig, _print
 
 TERMINAL = {"success", "failed"}
@@ -54,9 +54,7 @@ def join_tables(repo: Path, join: str) -> JoinTables:
                       group_by_tables=[t for d in chained for t in d.writes])
 
 
-def ds_list(start: str, end: str) -> list[str]:
-    s, e = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    return [(s + dt.timedelta(days=i)).isoformat() for i in range((e - s).days + 1)]
+ds_list = ds_range  # the package's one daily-partition range (chronon_airflow.partitions)
 
 
 class Follower:

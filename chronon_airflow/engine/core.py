@@ -12,7 +12,6 @@ Partition folders carry ``ds``; the parquet files inside them do not.
 """
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -21,6 +20,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from chronon_airflow import naming, warehouse
+from chronon_airflow.partitions import ds_add, ds_range
 
 DS = warehouse.PARTITION_COLUMN
 DAY_MS = 86_400_000
@@ -46,17 +46,8 @@ class NotSupportedByLocalEngine(RuntimeError):
 # ---------------------------------------------------------------------------------------- dates
 
 
-def _date(ds: str) -> dt.date:
-    return dt.date.fromisoformat(ds)
-
-
-def shift_ds(ds: str, days: int) -> str:
-    return (_date(ds) + dt.timedelta(days=days)).isoformat()
-
-
-def ds_range(start: str, end: str) -> list[str]:
-    days = (_date(end) - _date(start)).days
-    return [shift_ds(start, i) for i in range(days + 1)]
+# One implementation of daily partitions for the whole package (chronon_airflow.partitions).
+shift_ds = ds_add
 
 
 def ds_start_ms(ds_col: Column) -> Column:

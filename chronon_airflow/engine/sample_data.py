@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chronon_airflow import warehouse
+from chronon_airflow.partitions import ds_range
 
 DAY_MS = 86_400_000
 USERS = [f"u{i:03d}" for i in range(60)]
@@ -119,10 +120,9 @@ GENERATORS = {
 
 
 def _days(start_ds: str, end_ds: str) -> list[str]:
-    start, end = dt.date.fromisoformat(start_ds), dt.date.fromisoformat(end_ds)
-    if end < start:
+    if dt.date.fromisoformat(end_ds) < dt.date.fromisoformat(start_ds):
         raise ValueError(f"end {end_ds} is before start {start_ds}")
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    return ds_range(start_ds, end_ds)
 
 
 def generate(warehouse_root: str | os.PathLike, start_ds: str, end_ds: str, seed: int = 7,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from chronon_airflow import partitions
+
 DS_FORMAT = "%Y-%m-%d"
 # A day range this long is a template bug (e.g. swapped years), not a backfill anyone runs in one go.
 MAX_RANGE_DAYS = 366 * 20
@@ -34,7 +36,7 @@ def ds_add(ds: str, days: int) -> str:
     """``ds`` shifted by ``days`` (negative = earlier), like Airflow's ``macros.ds_add``."""
     if isinstance(days, bool) or not isinstance(days, int):
         raise ValueError(f"days must be an integer, got {days!r}")
-    return (_parse(ds) + dt.timedelta(days=days)).strftime(DS_FORMAT)
+    return partitions.ds_add(_parse(ds).isoformat(), days)
 
 
 def ds_range(start: str, end: str) -> list[str]:
@@ -45,7 +47,7 @@ def ds_range(start: str, end: str) -> list[str]:
     days = (last - first).days
     if days >= MAX_RANGE_DAYS:
         raise ValueError(f"{start}..{end} spans {days + 1} days, more than {MAX_RANGE_DAYS}")
-    return [(first + dt.timedelta(days=i)).strftime(DS_FORMAT) for i in range(days + 1)]
+    return partitions.ds_range(start, end)
 
 
 def ds_count(start: str, end: str) -> int:

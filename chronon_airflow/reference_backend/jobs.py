@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from chronon_airflow import naming, warehouse
+from chronon_airflow.partitions import ds_range
 from chronon_airflow.reference_backend import transform
 from chronon_airflow.reference_backend.store import Store
 
@@ -24,10 +25,9 @@ class JobFailure(Exception):
 
 
 def date_range(start_ds: str, end_ds: str) -> list[str]:
-    start, end = dt.date.fromisoformat(start_ds), dt.date.fromisoformat(end_ds)
-    if end < start:
+    if dt.date.fromisoformat(end_ds) < dt.date.fromisoformat(start_ds):
         raise ValueError(f"endDs {end_ds} is before startDs {start_ds}")
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    return ds_range(start_ds, end_ds)
 
 
 def tables(join: dict[str, Any]) -> tuple[str, str]:
