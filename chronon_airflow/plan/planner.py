@@ -39,7 +39,7 @@ def dag_id(kind: str, name: str) -> str:
     return f"{DAG_PREFIX}.{kind}.{name}"
 
 
-def _task_id(text: str) -> str:
+def safe_task_id(text: str) -> str:
     return _TASK_ID_UNSAFE.sub("_", text)
 
 
@@ -57,7 +57,7 @@ def _wait_tasks(deps: list[tuple[str, str, int]]) -> list[PlannedTask]:
     """(task name, table, lag) -> one partition sensor each, deduplicated by task id."""
     tasks: dict[str, PlannedTask] = {}
     for name, table, lag in deps:
-        tid = _task_id(name)
+        tid = safe_task_id(name)
         tasks.setdefault(tid, PlannedTask(tid, WAIT_FOR_PARTITION, (), {"table": table, "lag_days": lag}))
     return list(tasks.values())
 
@@ -80,7 +80,7 @@ def plan_join(repo: Repo, join: JoinConf) -> PlannedDag:
     # backend rejects fails the run before hours of Spark, and submission waits for both.
     register_ids = []
     for model in join.models:
-        tid = f"register_model.{_task_id(model.name)}"
+        tid = f"register_model.{safe_task_id(model.name)}"
         register_ids.append(tid)
         tasks.append(PlannedTask(tid, REGISTER_MODEL, (), {"model": model.name, "backend": model.backend}))
     tasks.append(PlannedTask(REGISTER_MODEL_TRANSFORM, REGISTER_MODEL_TRANSFORM, tuple(register_ids),
@@ -131,7 +131,7 @@ def plan_metadata_upload(repo: Repo, team: str, joins: list[JoinConf]) -> Planne
 def plan_group_by(repo: Repo, gb: GroupByConf, parent: JoinConf, index: int) -> list[PlannedDag]:
     facts = _team_facts(repo, gb.metadata)
     parent_table = parent.output_table
-    wait = PlannedTask(_task_id(f"wait_for_{parent_table}"), WAIT_FOR_PARTITION, (),
+    wait = PlannedTask(safe_task_id(f"wait_for_{parent_table}"), WAIT_FOR_PARTITION, (),
                        {"table": parent_table, "lag_days": 0})
     common = dict(source=gb.path, conf_name=gb.name, reads=(parent_table,), start_date=facts["start_date"],
                   tags=(gb.metadata.team, "chronon", "group_by"),
@@ -168,7 +168,8 @@ def _with_spark_jobs(repo: Repo, dag: PlannedDag, conf, connection: SparkConnect
     tasks = []
     for t in dag.tasks:
         if "subcommand" in t.details:
-            job = build_spark_job(conf.thrift(), str(Path(repo.root) / conf.path), t.details["mode"], repo.teams_json,
+            # build_spark_job only reads the config: the loaded JSON itself, no defensive copy.
+            job = build_spark_job(conf.raw, str(Path(repo.root) / conf.path), t.details["mode"], repo.teams_json,
                                   conf_type="joins" if isinstance(conf, JoinConf) else "group_bys")
             t = dataclasses.replace(t, details={**t.details, "spark_job": job,
                                                 "argv": spark_submit_argv(job, connection)})

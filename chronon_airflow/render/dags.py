@@ -248,9 +248,9 @@ class _Renderer:
 
 
 def pm_task_id(path: str, seen: set[str]) -> str:
-    from chronon_airflow.plan.planner import _task_id
+    from chronon_airflow.plan.planner import safe_task_id
 
-    base = _task_id(path)[:200] or "config"
+    base = safe_task_id(path)[:200] or "config"
     tid, n = base, 1
     while tid in seen:
         n += 1
