@@ -24,6 +24,16 @@ CONFIGS = PROJECT_ROOT / "configs"
 REFERENCE = (PROJECT_ROOT.parent / "shared" / "chronon_reference").resolve()
 
 
+def writable_copy(src: Path, dest: Path, ignore=None) -> Path:
+    """A copy of a repo (the shared reference one is read-only) that a test may break."""
+    import shutil
+
+    shutil.copytree(src, dest, ignore=ignore)
+    for p in dest.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import writable_copy
+
 from chronon_airflow.config import load_repo
 
 REF_JOIN = "production/joins/search/query_relevance.v1"
@@ -112,11 +114,7 @@ def test_sanitize_replaces_every_unsafe_character():
 @pytest.fixture()
 def broken(tmp_path, reference_repo) -> Path:
     """A writable copy of the reference repo to break one file at a time."""
-    root = tmp_path / "repo"
-    shutil.copytree(reference_repo, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    for p in root.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return root
+    return writable_copy(reference_repo, tmp_path / "repo", shutil.ignore_patterns("*.py", "__pycache__"))
 
 
 def _edit(root: Path, rel: str, change) -> None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+
+from conftest import writable_copy
 
 from chronon_airflow.config import load_repo
 from chronon_airflow.plan import build_plan
@@ -76,10 +76,7 @@ def test_configs_plan_covers_every_family(configs_repo):
 
 
 def test_never_schedule_is_manual(tmp_path, reference_repo):
-    root = tmp_path / "r"
-    shutil.copytree(reference_repo, root)
-    for p in root.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
+    root = writable_copy(reference_repo, tmp_path / "r")
     f = root / "production/joins/search/query_relevance.v1"
     data = json.loads(f.read_text())
     data["metaData"]["offlineSchedule"] = "@never"
@@ -112,10 +109,7 @@ def test_cli_json_contract(reference_repo):
 
 
 def test_cli_broken_file_exit_1_and_rest_still_planned(tmp_path, reference_repo):
-    root = tmp_path / "r"
-    shutil.copytree(reference_repo, root)
-    for p in root.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
+    root = writable_copy(reference_repo, tmp_path / "r")
     (root / "production/joins/risk/txn_fraud.v1").write_text('{"metaData": {"name": "risk.txn_fraud.v1"')
     out = _run("plan", "--json", "--repo", str(root))
     assert out.returncode == 1

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import writable_copy
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 
@@ -80,10 +82,7 @@ def test_reference_dags(monkeypatch, reference_repo):
 
 
 def test_broken_file_is_isolated_and_listed(monkeypatch, tmp_path, reference_repo):
-    root = tmp_path / "repo"
-    shutil.copytree(reference_repo, root)
-    for p in root.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
+    root = writable_copy(reference_repo, tmp_path / "repo")
     bad = root / "production/joins/risk/txn_fraud.v1"
     data = json.loads(bad.read_text())
     data["modelTransforms"]["transforms"][0]["model"]["inferenceSpec"]["modelBackend"] = "a b;rm -rf /"
