@@ -76,3 +76,67 @@ def test_a_folder_others_can_write_is_never_read(repo, cache_dir):
     os.chmod(key, 0o777)
     assert cache.load_dags(key.name) is None
     assert cache.load_full(repo)[1] is None
+
+
+def _keys(cache_dir: Path) -> list[Path]:
+    return [p for p in cache_dir.iterdir() if p.is_dir()]
+
+
+def _edit(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_task_start_checks_only_the_files_its_dag_is_built_from(repo, cache_dir, monkeypatch):
+    """Another config changed: the task start still reads the cached entry (no load, no new key
+    folder); its own config changed: it sees the change."""
+    from chronon_airflow.render import build_dags
+
+    dag_id = "chronon.join_backfill.search.query_relevance.v1"
+    full = build_dags(repo)
+    assert len(_keys(cache_dir)) == 1
+    _edit(repo / "production/joins/risk/txn_fraud.v1",
+          lambda d: d["metaData"].__setitem__("offlineSchedule", "@weekly"))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", dag_id)
+    assert _serialized(build_dags(repo)) == {dag_id: _serialized(full)[dag_id]}
+    assert len(_keys(cache_dir)) == 1  # answered from its own inputs, nothing re-planned
+
+    _edit(repo / "production/joins/search/query_relevance.v1",
+          lambda d: d["metaData"].__setitem__("offlineSchedule", "@weekly"))
+    assert build_dags(repo)[dag_id].timetable.summary == "0 0 * * 0"
+    assert len(_keys(cache_dir)) == 2
+
+
+def test_task_start_of_a_chained_group_by_sees_its_parent_join_change(repo, cache_dir, monkeypatch):
+    from chronon_airflow.render import build_dags
+
+    dag_id = "chronon.group_by_upload.search.query_embedding_stats.v1"
+    before = build_dags(repo)[dag_id]
+    assert [t.table for t in before.tasks if hasattr(t, "table")] == ["search_features.search_query_relevance_v1"]
+    _edit(repo / "production/joins/search/query_relevance.v1",
+          lambda d: d["metaData"].__setitem__("outputNamespace", "search_features_v2"))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", dag_id)
+    after = build_dags(repo)[dag_id]
+    assert [t.table for t in after.tasks if hasattr(t, "table")] == ["search_features_v2.search_query_relevance_v1"]
+
+
+def test_task_start_sees_teams_json_and_new_joins_of_a_metadata_upload(repo, cache_dir, monkeypatch):
+    from chronon_airflow.render import build_dags
+
+    join_dag = "chronon.join_backfill.search.query_relevance.v1"
+    upload_dag = "chronon.metadata_upload.search"
+    full = build_dags(repo)
+    assert full[join_dag].default_args["queue"] == "default"
+    _edit(repo / "teams.json", lambda d: d["search"].__setitem__("airflow_queue", "search_queue"))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", join_dag)
+    assert build_dags(repo)[join_dag].default_args["queue"] == "search_queue"
+
+    # A team's metadata upload lists every join of the team: a new join file is part of its DAG.
+    (upload,) = full[upload_dag].tasks
+    new = repo / "production/joins/search/query_relevance.v2"
+    shutil.copy(repo / "production/joins/search/query_relevance.v1", new)
+    _edit(new, lambda d: d["metaData"].__setitem__("name", "search.query_relevance.v2"))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", upload_dag)
+    (task,) = build_dags(repo)[upload_dag].tasks
+    assert task.join_paths == [*upload.join_paths, "production/joins/search/query_relevance.v2"]

@@ -66,6 +66,9 @@ def base_env(airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        # The project's plugins folder, as a deployment has it (a task process inherits the loaded
+        # plugins from the scheduler; see parse_probe._task_process_imports).
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         # Airflow's default 30 s import timeout would turn a slow parse into an import error and
         # hide the number we want; the ratio, not the absolute bound, is the target here.
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "0",

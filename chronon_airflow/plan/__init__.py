@@ -1,5 +1,16 @@
 """Plan layer: which DAGs, tasks and tables. Pure Python, no Airflow import."""
+from typing import Any
+
 from chronon_airflow.plan.model import Plan, PlannedDag, PlannedTask
-from chronon_airflow.plan.planner import build_plan, dag_id
 
 __all__ = ["Plan", "PlannedDag", "PlannedTask", "build_plan", "dag_id"]
+
+
+def __getattr__(name: str) -> Any:
+    # The planner (and the config loader it imports) on first use: a task start renders one DAG
+    # from its cached plan entry and never plans.
+    if name in ("build_plan", "dag_id"):
+        from chronon_airflow.plan import planner
+
+        return getattr(planner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

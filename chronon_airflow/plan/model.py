@@ -4,9 +4,10 @@ prints it for review."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from chronon_airflow.config.model import ConfigError
+if TYPE_CHECKING:  # a task start unpickles one PlannedDag and never needs the config classes
+    from chronon_airflow.config.model import ConfigError
 
 # DAG kinds.
 JOIN_BACKFILL = "join_backfill"

@@ -100,8 +100,13 @@ def plan_join(repo: Repo, join: JoinConf) -> PlannedDag:
         writes=(join.pre_mt_table, join.output_table),
         conf_name=join.name,
         tags=(join.team, "chronon", *join.backends),
+        # Everything the render layer needs, so it never reads the loaded config: the compiled
+        # join the backend operators send, and the models' facts for the DAG's documentation.
         details={"models": [m.name for m in join.models], "backends": list(join.backends),
-                 "description": join.metadata.description},
+                 "transform_backend": join.transform_backend, "description": join.metadata.description,
+                 "model_docs": [{"name": m.name, "backend": m.backend, "params": dict(m.backend_params)}
+                                for m in join.models],
+                 "thrift": join.thrift()},
         start_date=facts["start_date"] or join.left.query.start_partition,
         **{k: facts[k] for k in ("team", "owners", "queue")},
     )

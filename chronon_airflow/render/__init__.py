@@ -44,30 +44,27 @@ def _build_dags(repo_path: str | Path | None) -> dict:
     root = Path(repo_path or settings.repo_path()).resolve()
     only = get_parsing_context().dag_id
     if only is not None:
-        _key, entry = cache.load_one(root, only)
+        entry = cache.load_one(root, only)
         if entry:
-            # The cached plan entry of that one DAG and the join it renders from: the same inputs
-            # render() would pick out of the full repo and plan.
-            from chronon_airflow.config.model import Repo
+            # That one DAG's cached plan entry: the plan carries everything render() reads.
             from chronon_airflow.plan.model import Plan
             from chronon_airflow.render.dags import render
 
-            planned, errors, root_s, teams, teams_json, join = entry
-            repo = Repo(root=root_s, teams=teams, teams_json=teams_json,
-                        joins={join.name: join} if join is not None else {}, group_bys={}, errors=errors)
-            return render(Plan(dags=(planned,), errors=errors), repo, only_dag_id=only)
-    key, hit = cache.load_full(root)
+            planned, root_s, _inputs = entry
+            return render(Plan(dags=(planned,), errors=()), root_s, only_dag_id=only)
+    snap, hit = cache.load_full(root)
     if hit is not None:
-        dags = cache.load_dags(key) if only is None else None
+        dags = cache.load_dags(snap.key) if only is None else None
         if dags is not None:
             return dags
-        repo, plan = hit
+        root_s, plan = hit
     else:
         repo, plan = _load_and_plan(root)
-        cache.store(key, repo, plan)
+        root_s = repo.root
+        cache.store(snap, repo, plan)
     from chronon_airflow.render.dags import render
 
-    dags = render(plan, repo, only_dag_id=only)
+    dags = render(plan, root_s, only_dag_id=only)
     if only is None:
-        cache.store_dags(key, dags)
+        cache.store_dags(snap.key, dags)
     return dags

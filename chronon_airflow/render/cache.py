@@ -1,24 +1,35 @@
-"""A parse cache for the DAG file: the loaded repo and its plan, keyed by every input's mtime.
+"""A parse cache for the DAG file: the plan of the repo, keyed by every input's mtime.
 
 Airflow re-parses ``dags/chronon_dags.py`` every 30 s and again at every task start. Loading and
 planning thousands of compiled configs is the same work each time while nothing changed, so the
-result is pickled under a key made of:
+plan (which carries everything the render layer reads) is pickled under a key made of:
 
 * the repo root and ``(path, size, mtime_ns)`` of ``teams.json`` and every file the loader reads
   under ``production/joins`` and ``production/group_bys`` (the same walk as the loader);
 * every ``[chronon]`` setting and ``AIRFLOW_CONN_<spark_conn_id>`` (they shape the Spark argv);
 * the chronon_airflow version and the ``(size, mtime_ns)`` of its own Python files, so an upgrade
-  or a code change never reuses a plan built by other code; the Python version (pickle format).
-
-* the versions of Airflow, its task SDK and the providers our operators subclass, and the Airflow
+  or a code change never reuses a plan built by other code; the Python version (pickle format);
+* the versions of Airflow, its task SDK and the providers our operators use, and the Airflow
   settings a DAG reads at construction, since the rendered DAGs are cached too.
 
 Any change gives a new key, i.e. a miss and a full load + plan, exactly as without the cache. Each
-key's folder holds ``full.pickle`` (the plan and the part of the repo render() reads, for a full
-parse), one small file per DAG (that DAG's plan entry and the one join it renders from, for a
-task-start parse) and ``dags.pickle``: the rendered DAGs of a full parse. Unpickling 20,000
-operators is about four times faster than constructing them (Airflow's ``apply_defaults`` and
-attribute checks run per class level of every operator), and a full parse happens every 30 s.
+key's folder holds ``full.pickle`` (the plan, for a full parse), one small file per DAG (that DAG's
+plan entry, for a task-start parse) and ``dags.pickle``: the rendered DAGs of a full parse.
+Unpickling 20,000 operators is about four times faster than constructing them (Airflow's
+``apply_defaults`` and attribute checks run per class level of every operator), and a full parse
+happens every 30 s.
+
+A task start (Airflow parses the file again in the task process, with the parsing context set to
+one dag_id) needs one DAG. Checking the whole key costs one ``stat`` per compiled file (~10 ms at
+3,000 files, a sixth of that parse), so it first checks only what that DAG is built from: the
+environment part of the key (everything above but the repo's files) and the files recorded in the
+DAG's entry — its own config, the parent join of a chained GroupBy, ``teams.json``. The entry is
+found through ``latest-<environment hash>``, which names the newest key folder. If anything it was
+built from changed (or the DAG is a team's metadata upload, which lists every join of the team, or
+the config-errors DAG), the whole key is checked as before. What a task start does not see is a
+change elsewhere that would drop its DAG, such as another file now claiming the same name: that
+task runs with its own, unchanged definition, and the scheduler stops scheduling the DAG after the
+next full parse.
 
 The folder is ``[chronon] plan_cache_dir``, default ``$AIRFLOW_HOME/chronon_plan_cache``; ``off``
 disables the cache. Pickles execute code when loaded, so a folder (or file) that is not owned by
@@ -41,7 +52,7 @@ from typing import Any
 from chronon_airflow import settings
 
 # Bump when the layout of the cached objects changes in a way the code fingerprint cannot see.
-FORMAT = 1
+FORMAT = 2
 KEEP_KEYS = 3  # fingerprint folders kept; older ones are removed when a new one is written
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -55,7 +66,8 @@ def _reduce_mappingproxy(m: MappingProxyType) -> tuple:
     return _mappingproxy, (dict(m),)
 
 
-# The loaded configs are frozen with MappingProxyType, which pickle cannot handle by itself.
+# The loaded configs (and values the plan takes from them) are frozen with MappingProxyType, which
+# pickle cannot handle by itself.
 copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
 
 
@@ -69,9 +81,12 @@ def cache_dir() -> Path | None:
     return Path(home) / "chronon_plan_cache"
 
 
-def _walk(folder: Path, root: Path, out: list) -> None:
-    # Same order and filters as chronon_airflow.config.loader._files. scandir and prefix slicing
-    # instead of os.walk + relpath: this runs at every task start over thousands of files.
+def _walk(folder: Path, root: Path, out: list, suffix: str = "", skip: tuple[str, ...] = (".",)) -> None:
+    """Append ``(path relative to root, size, mtime_ns)`` of every file under ``folder`` whose name
+    ends with ``suffix`` and none starts with ``skip``. By default the same order and filters as
+    chronon_airflow.config.loader._files (no dot names; files, then sub-folders, by name).
+    scandir and prefix slicing instead of os.walk + relpath: this runs at every parse, over
+    thousands of files."""
     prefix = len(str(root)) + 1
 
     def visit(path: str) -> None:
@@ -79,16 +94,17 @@ def _walk(folder: Path, root: Path, out: list) -> None:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError:
             return
-        files = [e for e in entries if not e.name.startswith(".") and not e.is_dir()]
-        dirs = [e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
-        for e in files:
-            try:
-                st = os.stat(e.path)
-                out.append((e.path[prefix:], st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((e.path[prefix:], -1, -1))
-        for d in dirs:
-            visit(d.path)
+        entries = [e for e in entries if not e.name.startswith(skip)]
+        for e in entries:
+            if not e.is_dir() and e.name.endswith(suffix):
+                try:
+                    st = os.stat(e.path)
+                    out.append((e.path[prefix:], st.st_size, st.st_mtime_ns))
+                except OSError:
+                    out.append((e.path[prefix:], -1, -1))
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                visit(e.path)
 
     if folder.is_dir():
         visit(str(folder))
@@ -96,56 +112,72 @@ def _walk(folder: Path, root: Path, out: list) -> None:
 
 def _code_files() -> list:
     out: list = []
-    for dirpath, dirnames, filenames in os.walk(_PACKAGE):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
-        for f in sorted(filenames):
-            if f.endswith(".py"):
-                st = os.stat(os.path.join(dirpath, f))
-                out.append((os.path.relpath(os.path.join(dirpath, f), _PACKAGE), st.st_size, st.st_mtime_ns))
+    _walk(_PACKAGE, _PACKAGE, out, suffix=".py", skip=(".", "__pycache__"))
     return out
 
 
-def fingerprint(root: Path) -> str:
+class Snapshot:
+    """The cache key of a repo and the stats it was computed from."""
+
+    __slots__ = ("key", "env", "files")
+
+    def __init__(self, key: str, env: str, files: dict[str, tuple[int, int]]) -> None:
+        self.key = key
+        self.env = env  # hash of everything in the key but the repo's files
+        self.files = files  # path relative to the root -> (size, mtime_ns); (-1, -1) if unreadable
+
+
+def _env_fingerprint(root: Path) -> str:
     from chronon_airflow import __version__
 
-    root = Path(root).resolve()
-    items: list = [FORMAT, sys.version_info[:2], __version__, str(root)]
-    teams = root / "teams.json"
+    conn_id = settings.get("spark_conn_id")
+    items: list = [FORMAT, sys.version_info[:2], __version__, str(root),
+                   sorted((k, settings.get(k)) for k in settings.DEFAULTS),
+                   os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"), _code_files(), _airflow_fingerprint()]
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
+
+
+def _stat(path: str) -> tuple[int, int]:
     try:
-        st = teams.stat()
-        items.append(("teams.json", st.st_size, st.st_mtime_ns))
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
     except OSError:
-        items.append(("teams.json", -1, -1))
+        return -1, -1
+
+
+def snapshot(root: Path) -> Snapshot:
+    root = Path(root).resolve()
+    env = _env_fingerprint(root)
+    items: list = [("teams.json", *_stat(str(root / "teams.json")))]
     _walk(root / "production" / "joins", root, items)
     items.append("|")
     _walk(root / "production" / "group_bys", root, items)
-    items.append(sorted((k, settings.get(k)) for k in settings.DEFAULTS))
-    conn_id = settings.get("spark_conn_id")
-    items.append(os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"))
-    items.append(_code_files())
-    items.append(_airflow_fingerprint())
-    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
+    key = hashlib.sha256(repr([env, items]).encode()).hexdigest()[:32]
+    return Snapshot(key, env, {i[0]: (i[1], i[2]) for i in items if i != "|"})
+
+
+def fingerprint(root: Path) -> str:
+    return snapshot(root).key
 
 
 def _airflow_fingerprint() -> tuple:
     """What else shapes a rendered DAG: Airflow's and the providers' code, and the config values
     ``DAG()`` and the operators read at construction."""
-    from importlib import metadata
-
-    versions = []
-    for dist in ("apache-airflow-core", "apache-airflow-task-sdk", "apache-airflow-providers-apache-spark",
-                 "apache-airflow-providers-smtp", "apache-airflow-providers-standard"):
-        try:
-            versions.append((dist, metadata.version(dist)))
-        except metadata.PackageNotFoundError:
-            versions.append((dist, None))
+    import airflow
+    import airflow.providers.apache.spark
+    import airflow.providers.smtp
+    import airflow.providers.standard
+    import airflow.sdk
     from airflow.configuration import conf
 
+    # The packages' own __version__ (importlib.metadata would scan site-packages at every parse).
+    versions = (airflow.__version__, airflow.sdk.__version__, airflow.providers.apache.spark.__version__,
+                airflow.providers.smtp.__version__, airflow.providers.standard.__version__)
     values = tuple(conf.get(section, key, fallback=None) for section, key in (
         ("core", "max_active_tasks_per_dag"), ("core", "max_consecutive_failed_dag_runs_per_dag"),
         ("dag_processor", "disable_bundle_versioning"), ("core", "default_owner"),
         ("scheduler", "catchup_by_default"), ("sensors", "default_timeout"), ("email", "email_conn_id")))
-    return tuple(versions), values
+    return versions, values
 
 
 def _safe(path: Path) -> bool:
@@ -172,31 +204,68 @@ def _read(folder: Path, name: str) -> Any:
         return None
 
 
-def load_full(root: Path) -> tuple[str, Any]:
-    """``(key, (repo, plan) or None)``."""
+def load_full(root: Path) -> tuple[Snapshot, Any]:
+    """``(snapshot, (root, plan) or None)``."""
     base = cache_dir()
-    key = fingerprint(root)
+    snap = snapshot(root)
     if base is None:
-        return key, None
-    return key, _read(base / key, "full.pickle")
+        return snap, None
+    return snap, _read(base / snap.key, "full.pickle")
 
 
-def load_one(root: Path, dag_id: str) -> tuple[str, Any]:
-    """``(key, entry or None)``; entry is ``None`` on a miss, ``False`` when the cached plan has no
-    such DAG, else ``(planned_dag, errors, root, teams, teams_json, join_or_None)``."""
+def _pointer(base: Path, env: str) -> Path:
+    return base / f"latest-{env}"
+
+
+def _unchanged(root: Path, inputs: tuple) -> bool:
+    return all(_stat(os.path.join(root, rel)) == (size, mtime) for rel, size, mtime in inputs)
+
+
+def load_one(root: Path, dag_id: str) -> Any:
+    """One DAG's entry: ``None`` on a miss, ``False`` when the cached plan has no such DAG, else
+    ``(planned_dag, root, inputs)``."""
     base = cache_dir()
-    key = fingerprint(root)
     if base is None:
-        return key, None
-    folder = base / key
+        return None
+    root = Path(root).resolve()
+    name = _dag_file(dag_id)
+    # The DAG's own inputs, under the newest key of this environment (see the module docstring).
+    pointer = _pointer(base, _env_fingerprint(root))
+    if _safe(pointer):
+        try:
+            key = pointer.read_text().strip()
+        except OSError:
+            key = ""
+        if len(key) == 32 and all(c in "0123456789abcdef" for c in key):
+            entry = _read(base / key, name)
+            if entry is not None and entry[-1] is not None and _unchanged(root, entry[-1]):
+                return entry
+    # The whole key.
+    folder = base / snapshot(root).key
     if not _safe(folder / "full.pickle"):
-        return key, None
-    entry = _read(folder, _dag_file(dag_id))
-    return key, (entry if entry is not None else False)
+        return None
+    entry = _read(folder, name)
+    return entry if entry is not None else False
 
 
-def store(key: str, repo: Any, plan: Any) -> None:
-    """Write ``key``'s folder (best effort: a read-only or full disk only costs the speed-up)."""
+def _inputs(snap: Snapshot, repo: Any, d: Any) -> tuple | None:
+    """The files the DAG ``d`` is built from, with their stats in ``snap`` (None: check the whole key)."""
+    from chronon_airflow.plan import model as pm
+
+    if d.kind == pm.JOIN_BACKFILL:
+        paths = [d.source]
+    elif d.kind in (pm.GROUP_BY_UPLOAD, pm.GROUP_BY_BACKFILL, pm.GROUP_BY_STREAMING):
+        paths = [d.source, repo.joins[d.details["parent_join"]].path]
+    else:  # a team's metadata upload lists every join of the team
+        return None
+    paths.append("teams.json")
+    if any(p not in snap.files for p in paths):
+        return None
+    return tuple((p, *snap.files[p]) for p in paths)
+
+
+def store(snap: Snapshot, repo: Any, plan: Any) -> None:
+    """Write the snapshot key's folder (best effort: a read-only or full disk only costs the speed-up)."""
     base = cache_dir()
     if base is None:
         return
@@ -204,27 +273,25 @@ def store(key: str, repo: Any, plan: Any) -> None:
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _safe(base):
             return
+        key = snap.key
         folder = base / key
         if (folder / "full.pickle").exists():
             return
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=base))
         for d in plan.dags:
-            join = repo.joins.get(d.conf_name) if d.kind == "join_backfill" else None
-            entry = (d, plan.errors, repo.root, repo.teams, repo.teams_json, join)
+            entry = (d, repo.root, _inputs(snap, repo, d))
             (tmp / _dag_file(d.dag_id)).write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
-        # Written last: its presence says the per-DAG files are complete. The repo keeps only what
-        # render() reads (root, teams, the joins of join_backfill DAGs): unpickling every GroupBy,
-        # each embedding its parent join, cost as much as parsing them.
-        from chronon_airflow.config.model import Repo
-
-        used = {d.conf_name for d in plan.dags if d.kind == "join_backfill"}
-        slim = Repo(root=repo.root, teams=repo.teams, teams_json=repo.teams_json,
-                    joins={n: j for n, j in repo.joins.items() if n in used}, group_bys={}, errors=repo.errors)
-        (tmp / "full.pickle").write_bytes(pickle.dumps((slim, plan), protocol=pickle.HIGHEST_PROTOCOL))
+        # Written last: its presence says the per-DAG files are complete. The plan is all render()
+        # reads; the loaded configs (every GroupBy embeds its parent join) are not kept.
+        (tmp / "full.pickle").write_bytes(pickle.dumps((repo.root, plan), protocol=pickle.HIGHEST_PROTOCOL))
         try:
             os.rename(tmp, folder)
         except OSError:  # another parser stored the same key first
             shutil.rmtree(tmp, ignore_errors=True)
+        fd, tmp_pointer = tempfile.mkstemp(prefix=".latest.", dir=base)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        os.replace(tmp_pointer, _pointer(base, snap.env))
         _prune(base)
     except OSError:
         return
@@ -265,3 +332,9 @@ def _prune(base: Path) -> None:
     folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in folders[KEEP_KEYS:]:
         shutil.rmtree(old, ignore_errors=True)
+    for pointer in base.glob("latest-*"):
+        try:
+            if not (base / pointer.read_text().strip()).is_dir():
+                pointer.unlink()
+        except (OSError, ValueError):
+            pass
