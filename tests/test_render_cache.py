@@ -48,12 +48,12 @@ def test_a_changed_config_is_a_miss(repo, cache_dir):
     from chronon_airflow.render import build_dags
 
     dag_id = "chronon.join_backfill.search.query_relevance.v1"
-    assert build_dags(repo)[dag_id].timetable.summary == "0 0 * * *"
+    assert build_dags(repo)[dag_id].timetable.expression == "0 0 * * *"
     f = repo / "production/joins/search/query_relevance.v1"
     data = json.loads(f.read_text())
     data["metaData"]["offlineSchedule"] = "@weekly"
     f.write_text(json.dumps(data))
-    assert build_dags(repo)[dag_id].timetable.summary == "0 0 * * 0"
+    assert build_dags(repo)[dag_id].timetable.expression == "0 0 * * 0"
     assert len([p for p in cache_dir.iterdir() if p.is_dir()]) == 2
 
 
@@ -104,7 +104,7 @@ def test_task_start_checks_only_the_files_its_dag_is_built_from(repo, cache_dir,
 
     _edit(repo / "production/joins/search/query_relevance.v1",
           lambda d: d["metaData"].__setitem__("offlineSchedule", "@weekly"))
-    assert build_dags(repo)[dag_id].timetable.summary == "0 0 * * 0"
+    assert build_dags(repo)[dag_id].timetable.expression == "0 0 * * 0"
     assert len(_keys(cache_dir)) == 2
 
 

@@ -37,7 +37,7 @@ def test_configs_dags(monkeypatch, configs_repo):
         "chronon.metadata_upload.search",
     ]
     join = bag.dags["chronon.join_backfill.search.query_relevance.v1"]
-    assert join.timetable.summary == "0 0 * * *"
+    assert join.timetable.expression == "0 0 * * *"
     assert set(join.params.keys()) == {"start_ds", "end_ds"}
     assert set(join.tags) == {"search", "chronon", "reference"}
     assert join.default_args["owner"] == "search"
@@ -60,7 +60,7 @@ def test_configs_dags(monkeypatch, configs_repo):
     assert len(ids) == len(join.tasks)
 
     team = bag.dags["chronon.metadata_upload.risk"]
-    assert team.timetable.summary == "*/20 * * * *" and team.max_active_runs == 1 and team.catchup is False
+    assert team.timetable.expression == "*/20 * * * *" and team.max_active_runs == 1 and team.catchup is False
 
     upload = bag.dags["chronon.group_by_upload.search.query_embedding_stats.v1"]
     assert [a.name for a in upload.timetable.asset_condition.objects] == \
