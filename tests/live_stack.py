@@ -29,6 +29,7 @@ E2E_START, E2E_END = "2024-04-20", "2024-04-21"
 BROWSER_DS = "2024-04-18"  # the browser test's run never overlaps the end-to-end runs
 BROKEN_PATH = "production/joins/search/broken_join.v1"
 CONFIG_ERRORS_DAG = "chronon.config_errors"
+TASK_MODULES_DAG = "task_modules_probe"  # tests/data/task_modules_dag.py
 
 
 @dataclass
@@ -41,6 +42,14 @@ class LiveStack:
     @property
     def warehouse(self) -> Path:
         return self.stack.warehouse
+
+
+def _dags_folder(dest: Path) -> Path:
+    """The project's DAG file itself (a symlink) and the task-modules probe DAG beside it."""
+    dest.mkdir()
+    (dest / "chronon_dags.py").symlink_to(PROJECT_ROOT / "dags" / "chronon_dags.py")
+    shutil.copy(Path(__file__).parent / "data" / "task_modules_dag.py", dest)
+    return dest
 
 
 def _repo_with_broken_file(dest: Path) -> Path:
@@ -60,10 +69,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory):
     smtp_port = free_port()
     smtp = start_sink("127.0.0.1", smtp_port, mail_dir)
     config = StackConfig(workspace=root / "workspace", repo_path=repo, smtp_port=smtp_port,
-                         enable_backend_admin=True)
+                         enable_backend_admin=True, dags_folder=_dags_folder(root / "dags"))
     t0 = time.monotonic()
     sample_data.generate(Stack(config).warehouse, DATA_START, E2E_END)
-    dag_ids = [join_dag_id(OK_JOIN), join_dag_id(FAIL_JOIN), CONFIG_ERRORS_DAG,
+    dag_ids = [join_dag_id(OK_JOIN), join_dag_id(FAIL_JOIN), CONFIG_ERRORS_DAG, TASK_MODULES_DAG,
                *join_tables(repo, OK_JOIN).group_by_dag_ids]
     stack = None
     try:

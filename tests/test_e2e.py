@@ -34,7 +34,7 @@ from chronon_airflow.demo.summary import model_output_columns, read_partitions
 pytest_plugins = ["live_stack"]
 pytest.register_assert_rewrite("live_stack")
 
-from live_stack import E2E_END, E2E_START, FAIL_JOIN, OK_JOIN  # noqa: E402
+from live_stack import E2E_END, E2E_START, FAIL_JOIN, OK_JOIN, TASK_MODULES_DAG  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(900)]
 e2e_mark = pytest.mark.e2e
@@ -175,6 +175,31 @@ def test_airflow_backfill_computes_the_interval_ds(e2e, live_stack):
     assert runs[0]["data_interval_start"].startswith(day)
     assert day in wh.list_partitions(live_stack.warehouse, ok.raw_table)
     assert day in wh.list_partitions(live_stack.warehouse, ok.output_table)
+
+
+def test_bench_task_start_context_is_what_a_real_task_process_has(live_stack):
+    """``make bench`` P2 times the DAG file's parse in a process prepared like a task process
+    (parse_probe._task_process_imports). That preparation must not credit us with modules a real
+    task start has to import: every module it loads is already loaded in a real LocalExecutor task
+    process of this stack when that process parses its DAG file."""
+    client, stack = live_stack.client, live_stack.stack
+    client.set_paused(TASK_MODULES_DAG, False)
+    client.trigger(TASK_MODULES_DAG, {}, run_id="modules")
+    deadline = time.monotonic() + 180
+    while client.dag_run(TASK_MODULES_DAG, "modules")["state"] not in ("success", "failed"):
+        assert time.monotonic() < deadline, "the task-modules probe run did not finish"
+        time.sleep(2)
+    assert client.dag_run(TASK_MODULES_DAG, "modules")["state"] == "success"
+    real = json.loads((Path(stack.config.dags_folder) / "task_modules.json").read_text())
+    assert "scheduler" in real["argv"]  # LocalExecutor: the task process is a fork of the scheduler
+
+    out = subprocess.run([sys.executable, "-m", "chronon_airflow.bench.parse_probe", "--modules"],
+                         env=stack.airflow_env(), capture_output=True, text=True, timeout=120, check=True)
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "chronon_airflow.sensors.model_batch_job" in probe  # the plugin was loaded
+    missing = sorted(set(probe) - set(real["modules"]))
+    assert not missing, f"the P2 probe preloads modules a real task start imports itself: {missing[:20]}"
+    assert len(probe) < len(real["modules"])
 
 
 # -- without the live stack ------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_a_folder_others_can_write_is_never_read(repo, cache_dir):
     (key,) = [p for p in cache_dir.iterdir() if p.is_dir()]
     os.chmod(key, 0o777)
     assert cache.load_dags(key.name) is None
-    assert cache.load_full(repo)[1] is None
+    assert cache.load_full(cache.snapshot(repo)) is None
 
 
 def _keys(cache_dir: Path) -> list[Path]:

@@ -52,11 +52,13 @@ def _build_dags(repo_path: str | Path | None) -> dict:
 
             planned, root_s, _inputs = entry
             return render(Plan(dags=(planned,), errors=()), root_s, only_dag_id=only)
-    snap, hit = cache.load_full(root)
-    if hit is not None:
-        dags = cache.load_dags(snap.key) if only is None else None
+    snap = cache.snapshot(root)
+    if only is None:
+        dags = cache.load_dags(snap.key)
         if dags is not None:
             return dags
+    hit = cache.load_full(snap)
+    if hit is not None:
         root_s, plan = hit
     else:
         repo, plan = _load_and_plan(root)

@@ -204,13 +204,12 @@ def _read(folder: Path, name: str) -> Any:
         return None
 
 
-def load_full(root: Path) -> tuple[Snapshot, Any]:
-    """``(snapshot, (root, plan) or None)``."""
+def load_full(snap: Snapshot) -> Any:
+    """``(root, plan)`` cached under the snapshot's key, or ``None``."""
     base = cache_dir()
-    snap = snapshot(root)
     if base is None:
-        return snap, None
-    return snap, _read(base / snap.key, "full.pickle")
+        return None
+    return _read(base / snap.key, "full.pickle")
 
 
 def _pointer(base: Path, env: str) -> Path:
