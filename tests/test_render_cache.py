@@ -140,3 +140,26 @@ def test_task_start_sees_teams_json_and_new_joins_of_a_metadata_upload(repo, cac
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", upload_dag)
     (task,) = build_dags(repo)[upload_dag].tasks
     assert task.join_paths == [*upload.join_paths, "production/joins/search/query_relevance.v2"]
+
+
+def test_task_start_follows_the_inputs_back_to_an_earlier_cached_state(repo, cache_dir, monkeypatch):
+    """A -> B -> A: the full parse at A again hits A's folder without storing anything, and task
+    starts are pointed back at it."""
+    from chronon_airflow.render import build_dags
+
+    f = repo / "production/joins/search/query_relevance.v1"
+    original, st = f.read_bytes(), os.stat(f)
+    build_dags(repo)  # A
+    (a_key,) = [p.name for p in _keys(cache_dir)]
+    (pointer,) = cache_dir.glob("latest-*")
+    assert pointer.read_text() == a_key
+    _edit(f, lambda d: d["metaData"].__setitem__("offlineSchedule", "@weekly"))
+    build_dags(repo)  # B
+    assert pointer.read_text() != a_key
+    f.write_bytes(original)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    build_dags(repo)  # A again, from A's folder
+    assert len(_keys(cache_dir)) == 2 and pointer.read_text() == a_key
+    dag_id = "chronon.join_backfill.search.query_relevance.v1"
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", dag_id)
+    assert build_dags(repo)[dag_id].timetable.expression == "0 0 * * *"

@@ -56,6 +56,7 @@ def _build_dags(repo_path: str | Path | None) -> dict:
     if only is None:
         dags = cache.load_dags(snap.key)
         if dags is not None:
+            cache.point_to(snap)
             return dags
     hit = cache.load_full(snap)
     if hit is not None:

@@ -24,9 +24,9 @@ one dag_id) needs one DAG. Checking the whole key costs one ``stat`` per compile
 3,000 files, a sixth of that parse), so it first checks only what that DAG is built from: the
 environment part of the key (everything above but the repo's files) and the files recorded in the
 DAG's entry — its own config, the parent join of a chained GroupBy, ``teams.json``. The entry is
-found through ``latest-<environment hash>``, which names the newest key folder. If anything it was
-built from changed (or the DAG is a team's metadata upload, which lists every join of the team, or
-the config-errors DAG), the whole key is checked as before. What a task start does not see is a
+found through ``latest-<environment hash>``, which names the key of the last full parse. If anything
+it was built from changed (or the DAG is a team's metadata upload, which lists every join of the
+team, or the config-errors DAG), the whole key is checked as before. What a task start does not see is a
 change elsewhere that would drop its DAG, such as another file now claiming the same name: that
 task runs with its own, unchanged definition, and the scheduler stops scheduling the DAG after the
 next full parse.
@@ -287,11 +287,30 @@ def store(snap: Snapshot, repo: Any, plan: Any) -> None:
             os.rename(tmp, folder)
         except OSError:  # another parser stored the same key first
             shutil.rmtree(tmp, ignore_errors=True)
-        fd, tmp_pointer = tempfile.mkstemp(prefix=".latest.", dir=base)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        os.replace(tmp_pointer, _pointer(base, snap.env))
+        point_to(snap)
         _prune(base)
+    except OSError:
+        return
+
+
+def point_to(snap: Snapshot) -> None:
+    """Make ``snap``'s key the one task starts of its environment look in first (called by every
+    full parse: inputs changed back to an earlier, still cached state hit that folder without a
+    store). Best effort; written only when it changes."""
+    base = cache_dir()
+    if base is None or not _safe(base / snap.key):
+        return
+    pointer = _pointer(base, snap.env)
+    try:
+        if pointer.read_text() == snap.key:
+            return
+    except OSError:
+        pass
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".latest.", dir=base)
+        with os.fdopen(fd, "w") as f:
+            f.write(snap.key)
+        os.replace(tmp, pointer)
     except OSError:
         return
 
