@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from chronon_airflow import settings
+from chronon_airflow import naming, settings
 from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import HttpModelBackend
 from chronon_airflow.backend.interface import BackendError
@@ -28,7 +27,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def backend_url_env(backend: str) -> str:
-    return "CHRONON_BACKEND_URL_" + re.sub(r"[^A-Za-z0-9]", "_", backend).upper()
+    return "CHRONON_BACKEND_URL_" + naming.sanitize(backend).upper()
 
 
 def client_for(backend: str, url: str | None) -> HttpModelBackend:

@@ -2,17 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
-
-def _ds(value: str) -> str:
-    try:
-        if len(value) == 10:
-            dt.date.fromisoformat(value)
-            return value
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date")
+from chronon_airflow.partitions import ds_argument
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
@@ -31,7 +22,7 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "sample-data", help="write the deterministic sample source tables the configs read (local engine)")
     p.add_argument("--warehouse", required=True, help="parquet warehouse root")
-    p.add_argument("--start", required=True, type=_ds, help="first ds, YYYY-MM-DD")
-    p.add_argument("--end", required=True, type=_ds, help="last ds, YYYY-MM-DD")
+    p.add_argument("--start", required=True, type=ds_argument, help="first ds, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=ds_argument, help="last ds, YYYY-MM-DD")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(func=cmd_sample_data)

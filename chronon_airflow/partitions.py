@@ -31,6 +31,17 @@ def parse_ds(value: Any, what: str) -> dt.date:
         raise PartitionRangeError(f"{what} = {value!r} is not a YYYY-MM-DD date") from None
 
 
+def ds_argument(value: str) -> str:
+    """An argparse ``type=`` for a ``YYYY-MM-DD`` partition (the CLIs and the local-engine driver)."""
+    import argparse
+
+    try:
+        parse_ds(value, "date")
+    except PartitionRangeError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from None
+    return value
+
+
 def check_range(start: Any, end: Any) -> tuple[str, str]:
     s, e = parse_ds(start, "start_ds"), parse_ds(end, "end_ds")
     if s > e:

@@ -22,11 +22,6 @@ _DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def default_root() -> Path:
-    """``$CHRONON_WAREHOUSE`` or ``./.chronon/warehouse`` (the demo and tests set it explicitly)."""
-    return Path(os.environ.get("CHRONON_WAREHOUSE", ".chronon/warehouse")).resolve()
-
-
 def table_path(root: str | os.PathLike, fq_table: str) -> Path:
     namespace, table = split_table(fq_table)
     for part in (namespace, table):

@@ -1,22 +1,23 @@
 """Test support for the model backend tests: start the real reference backend in a subprocess on a
-free loopback port, and write raw-join (_pre_mt) partitions into its warehouse."""
+free loopback port (chronon_airflow.reference_backend.process), register joins, build batch-job
+triggers, and write raw-join (_pre_mt) partitions into its warehouse."""
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
 from chronon_airflow import naming, warehouse
+from chronon_airflow.reference_backend.process import BackendProcess
+from chronon_airflow.reference_backend.process import start_backend as start_backend_process
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = PROJECT_ROOT / "configs"
+# Backend "reference"'s Airflow connection, by the documented env-var convention.
+CONN_ENV = "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE"
 
 
 def load_join(rel: str) -> dict:
@@ -24,50 +25,34 @@ def load_join(rel: str) -> dict:
     return json.loads((CONFIGS / "production" / "joins" / rel).read_text())
 
 
-@dataclass
-class Backend:
-    url: str
-    home: Path
-    warehouse: Path
-    process: subprocess.Popen
-    log: Path
-
-    def admin(self, method: str, path: str, **kwargs) -> dict:
-        response = httpx.request(method, self.url + path, timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_backend(home: Path, port: int, warehouse_root: Path, admin: bool = True) -> Backend:
-    log = home.parent / f"backend-{port}.log"
-    cmd = [sys.executable, "-m", "chronon_airflow.reference_backend", "serve", "--port", str(port),
-           "--home", str(home), "--warehouse", str(warehouse_root), "--repo", str(CONFIGS)]
-    if admin:
-        cmd.append("--enable-admin")
+def start_backend(home: Path, port: int, warehouse_root: Path, admin: bool = True) -> BackendProcess:
+    """The reference backend serving the project's configs/; admin (fault) endpoints by flag only."""
     env = {k: v for k, v in os.environ.items() if k != "CHRONON_BACKEND_ENABLE_ADMIN"}
-    process = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    backend = Backend(f"http://127.0.0.1:{port}", home, warehouse_root, process, log)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"reference backend exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(backend.url + "/healthz", timeout=1).status_code == 200:
-                return backend
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    backend.stop()
-    raise RuntimeError(f"reference backend did not come up on port {port}:\n{log.read_text()}")
+    return start_backend_process(home, warehouse_root, CONFIGS, port, admin=admin, env=env)
+
+
+def register_join(client, join: dict):
+    """Register the join's models, then its model transform (each must succeed)."""
+    for t in join["modelTransforms"]["transforms"]:
+        r = client.register_model(t["model"])
+        assert r.is_success, r.message
+    r = client.register_model_transform(join)
+    assert r.is_success, r.message
+    return r
+
+
+async def first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("trigger ended without an event")
+
+
+def trigger_for(job_id: str, start: str, end: str | None = None, **kwargs):
+    """A batch-job trigger for backend "reference" polling every 50 ms (``end`` defaults to ``start``)."""
+    from chronon_airflow.triggers.model_batch_job import ModelBatchJobTrigger
+
+    return ModelBatchJobTrigger(job_id=job_id, start_ds=start, end_ds=end or start, backend="reference",
+                                poll_interval=0.05, **kwargs)
 
 
 def write_pre_mt(root: Path, join: dict, ds: str, frame: pd.DataFrame) -> str:

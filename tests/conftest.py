@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,9 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 import pytest  # noqa: E402
 
+# One free-port helper for the project (never 8080); test modules import it from here.
+from chronon_airflow.demo.stack import free_port  # noqa: E402,F401
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = PROJECT_ROOT / "configs"
 REFERENCE = (PROJECT_ROOT.parent / "shared" / "chronon_reference").resolve()
@@ -32,12 +34,6 @@ def writable_copy(src: Path, dest: Path, ignore=None) -> Path:
     for p in dest.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return dest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,16 @@ import json
 import time
 
 import pytest
-from backend_helpers import load_join, query_relevance_rows, start_backend, write_pre_mt
+from backend_helpers import (
+    CONN_ENV,
+    first_event,
+    load_join,
+    query_relevance_rows,
+    register_join,
+    start_backend,
+    trigger_for,
+    write_pre_mt,
+)
 from conftest import free_port
 
 from chronon_airflow import naming, warehouse
@@ -15,18 +24,14 @@ from chronon_airflow.backend.http import HttpModelBackend
 from chronon_airflow.backend.idempotency import idempotency_key
 
 QR = "search/query_relevance.v1"
-CONN_ENV = "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE"
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     root = tmp_path_factory.mktemp("backend-af")
     b = start_backend(root / "home", free_port(), root / "warehouse")
-    join = load_join(QR)
     with HttpModelBackend(b.url) as c:
-        for t in join["modelTransforms"]["transforms"]:
-            assert c.register_model(t["model"]).is_success
-        assert c.register_model_transform(join).is_success
+        register_join(c, load_join(QR))
     yield b
     b.stop()
 
@@ -35,10 +40,7 @@ def backend(tmp_path_factory):
 def connection(backend, monkeypatch):
     """The reference backend's Airflow connection, by the documented env-var convention. One attempt
     per call, so each injected fault is one failed poll for the trigger."""
-    host, port = backend.url.removeprefix("http://").split(":")
-    monkeypatch.setenv(CONN_ENV, json.dumps({
-        "conn_type": "chronon_model_backend", "host": host, "port": int(port), "schema": "http",
-        "password": "tok-very-secret", "extra": {"max_attempts": 1, "timeout": 10}}))
+    monkeypatch.setenv(CONN_ENV, backend.connection("tok-very-secret", max_attempts=1, timeout=10))
     yield
     backend.admin("DELETE", "/admin/faults")
 
@@ -48,19 +50,6 @@ def submit(backend, ds: str, key: str | None = None) -> str:
     write_pre_mt(backend.warehouse, join, ds, query_relevance_rows(ds))
     with HttpModelBackend(backend.url) as c:
         return c.run_model_batch_job(join, ds, ds, key or idempotency_key(join, ds, ds))
-
-
-async def first_event(trigger):
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("trigger ended without an event")
-
-
-def trigger_for(job_id, ds, **kwargs):
-    from chronon_airflow.triggers.model_batch_job import ModelBatchJobTrigger
-
-    return ModelBatchJobTrigger(job_id=job_id, start_ds=ds, end_ds=ds, backend="reference", poll_interval=0.05,
-                                **kwargs)
 
 
 def test_hook_resolves_the_connection_and_names_a_missing_one(connection):

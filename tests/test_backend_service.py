@@ -8,7 +8,14 @@ import time
 import httpx
 import pandas as pd
 import pytest
-from backend_helpers import load_join, query_relevance_rows, start_backend, wait_for_job, write_pre_mt
+from backend_helpers import (
+    load_join,
+    query_relevance_rows,
+    register_join,
+    start_backend,
+    wait_for_job,
+    write_pre_mt,
+)
 from conftest import free_port
 
 from chronon_airflow import naming, warehouse
@@ -37,15 +44,6 @@ def client(backend):
     httpx.delete(backend.url + "/admin/faults")
 
 
-def register(client, join):
-    for t in join["modelTransforms"]["transforms"]:
-        r = client.register_model(t["model"])
-        assert r.is_success, r.message
-    r = client.register_model_transform(join)
-    assert r.is_success, r.message
-    return r
-
-
 def test_serve_created_artifacts_for_configs_models(backend):
     # The lead's configs/ define three reference models; an empty --home gets one artifact each.
     found = sorted(p.parent.relative_to(backend.home / "models").as_posix()
@@ -65,7 +63,7 @@ def test_openapi_in_repo_is_what_the_service_serves(backend):
 
 def test_registration_success(client):
     join = load_join(QR)
-    r = register(client, join)
+    r = register_join(client, join)
     assert r.status == "REGISTERED"
     assert "qe_query_embedding" in r.message
 
@@ -108,7 +106,7 @@ def test_unknown_job_is_404(client):
 
 def test_batch_job_writes_output_table(backend, client):
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     for ds in ("2024-01-01", "2024-01-02"):
         write_pre_mt(backend.warehouse, join, ds, query_relevance_rows(ds))
     key = idempotency_key(join, "2024-01-01", "2024-01-02")
@@ -136,7 +134,7 @@ def test_batch_job_writes_output_table(backend, client):
 
 def test_resubmit_returns_same_job(backend, client):
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     write_pre_mt(backend.warehouse, join, "2024-02-01", query_relevance_rows("2024-02-01"))
     key = idempotency_key(join, "2024-02-01", "2024-02-01")
     first = client.run_model_batch_job(join, "2024-02-01", "2024-02-01", key)
@@ -150,7 +148,7 @@ def test_resubmit_returns_same_job(backend, client):
 
 def test_missing_partitions_fail_the_job_with_a_message(client):
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     job_id = client.run_model_batch_job(join, "2023-06-01", "2023-06-02", "k-missing")
     status = wait_for_job(client, job_id, "2023-06-01", "2023-06-02")
     assert status.status == "FAILED" and not status.is_success
@@ -160,7 +158,7 @@ def test_missing_partitions_fail_the_job_with_a_message(client):
 
 def test_missing_input_column_fails_the_job(backend, client):
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     write_pre_mt(backend.warehouse, join, "2024-03-01", query_relevance_rows("2024-03-01").drop(columns="query_text"))
     job_id = client.run_model_batch_job(join, "2024-03-01", "2024-03-01", "k-no-column")
     status = wait_for_job(client, job_id, "2024-03-01", "2024-03-01")
@@ -197,7 +195,7 @@ def test_malformed_json_is_retried(backend, client):
 
 def test_injected_job_failure_and_job_counts(backend, client):
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     write_pre_mt(backend.warehouse, join, "2024-04-01", query_relevance_rows("2024-04-01"))
     backend.admin("POST", "/admin/faults", json={"fail_jobs_for_joins": [join["metaData"]["name"]]})
     job_id = client.run_model_batch_job(join, "2024-04-01", "2024-04-01", "k-injected")
@@ -214,7 +212,7 @@ def test_injected_job_failure_and_job_counts(backend, client):
 
 def test_two_models_on_one_join(backend, client):
     join = load_join(TF)
-    register(client, join)
+    register_join(client, join)
     outputs = client.run_model_inference(join, [
         {"txn_id": "t1", "merchant_id": "m_001", "amount_cents": 1200,
          "risk_user_txn_stats_v1_txn_id_count_7d": 2, "risk_user_txn_stats_v1_amount_cents_sum_30d": 4000},
@@ -249,7 +247,7 @@ def test_state_survives_restart(tmp_path):
     b = start_backend(home, free_port(), wh)
     try:
         with HttpModelBackend(b.url) as c:
-            register(c, join)
+            register_join(c, join)
             job_id = c.run_model_batch_job(join, "2024-05-01", "2024-05-01", "k-restart")
             assert wait_for_job(c, job_id, "2024-05-01", "2024-05-01").status == "SUCCEEDED"
     finally:
@@ -290,7 +288,7 @@ def test_job_running_at_restart_is_resumed(tmp_path):
 def test_empty_input_partition_gives_empty_output_partition(backend, client):
     # The local engine commits days without rows as empty parquet files with the schema.
     join = load_join(QR)
-    register(client, join)
+    register_join(client, join)
     write_pre_mt(backend.warehouse, join, "2024-09-01", query_relevance_rows("2024-09-01").iloc[:0])
     job_id = client.run_model_batch_job(join, "2024-09-01", "2024-09-01", "k-empty")
     status = wait_for_job(client, job_id, "2024-09-01", "2024-09-01")

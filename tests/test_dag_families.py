@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from backend_helpers import start_backend  # noqa: E402
+from backend_helpers import CONN_ENV, start_backend  # noqa: E402
 from conftest import PROJECT_ROOT, free_port  # noqa: E402
 
 from chronon_airflow import warehouse  # noqa: E402
@@ -95,8 +95,7 @@ def stack(tmp_path_factory, repo, mailbox, airflow_db):
         "AIRFLOW__CHRONON__WAREHOUSE": str(root),
         "AIRFLOW__CHRONON__SENSOR_POKE_INTERVAL": "1",
         "AIRFLOW__CHRONON__BATCH_JOB_POLL_INTERVAL": "1",
-        "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE": json.dumps(
-            {"conn_type": "chronon_model_backend", "host": "127.0.0.1", "port": int(backend.url.rsplit(":", 1)[1])}),
+        CONN_ENV: backend.connection(),
         "AIRFLOW_CONN_CHRONON_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": mailbox.port,
                                                  "extra": {"disable_tls": True, "disable_ssl": True}}),

@@ -23,13 +23,13 @@ from chronon_airflow.demo.mail import read_messages
 from chronon_airflow.demo.run import (
     Follower,
     ScheduledRunCanceller,
-    ds_list,
     join_dag_id,
     join_tables,
     wait_for_asset_triggered_run,
 )
 from chronon_airflow.demo.stack import MARKER, Stack, StackConfig
 from chronon_airflow.demo.summary import model_output_columns, read_partitions
+from chronon_airflow.partitions import ds_range
 
 pytest_plugins = ["live_stack"]
 pytest.register_assert_rewrite("live_stack")
@@ -90,7 +90,7 @@ def test_join_backfill_run_succeeds_through_the_deferred_sensor(e2e, live_stack)
 @e2e_mark
 def test_output_tables_have_the_partitions_rows_and_model_outputs(e2e, live_stack):
     ok, root = e2e["ok"], live_stack.warehouse
-    days = ds_list(E2E_START, E2E_END)
+    days = ds_range(E2E_START, E2E_END)
     for table in (ok.raw_table, ok.output_table):
         assert wh.list_partitions(root, table) == days, table
     raw = read_partitions(root, ok.raw_table, days)
@@ -135,7 +135,7 @@ def test_failed_batch_job_fails_the_wait_task_and_emails_the_team(e2e, live_stac
     assert tis["submit_batch_inference"]["state"] == "success"
     assert not wh.list_partitions(live_stack.warehouse, bad.output_table)
 
-    ds_range = f"{E2E_START}..{E2E_END}"
+    range_text = f"{E2E_START}..{E2E_END}"
     deadline = time.monotonic() + 90
     mails = []
     while time.monotonic() < deadline:
@@ -146,8 +146,8 @@ def test_failed_batch_job_fails_the_wait_task_and_emails_the_team(e2e, live_stac
     everything = [m.subject for m in read_messages(live_stack.mail_dir)]
     assert len(mails) == 1, f"expected one failure e-mail for {FAIL_JOIN}.{WAIT_TASK}, got {everything}"
     mail = mails[0]
-    assert ds_range in mail.subject
-    for text in (FAIL_JOIN, join_dag_id(FAIL_JOIN), WAIT_TASK, FAIL_RUN, ds_range, "injected failure"):
+    assert range_text in mail.subject
+    for text in (FAIL_JOIN, join_dag_id(FAIL_JOIN), WAIT_TASK, FAIL_RUN, range_text, "injected failure"):
         assert text in mail.body, f"{text!r} not in the e-mail body:\n{mail.body}"
     assert "risk-ml@example.com" in mail.to
 

@@ -73,6 +73,15 @@ def _detail(response: httpx.Response) -> str:
     return response.text[:500]
 
 
+def _inference_outputs(body: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``runModelInference``'s outputs: one per input row, in order."""
+    outputs = body.get("outputs")
+    if not isinstance(outputs, list) or len(outputs) != len(inputs):
+        raise BackendError(f"runModelInference answered {len(outputs) if isinstance(outputs, list) else outputs!r} "
+                           f"outputs for {len(inputs)} inputs")
+    return outputs
+
+
 def _decode(response: httpx.Response, url: str) -> dict[str, Any]:
     """Turn a response into its JSON body, or raise the matching BackendError."""
     status = response.status_code
@@ -192,12 +201,7 @@ class HttpModelBackend(_Base, ModelBackend):
                                               {"jobId": job_id, "startDs": start_ds, "endDs": end_ds}))
 
     def run_model_inference(self, join: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = self._post("runModelInference", {"join": join, "inputs": inputs})
-        outputs = body.get("outputs")
-        if not isinstance(outputs, list) or len(outputs) != len(inputs):
-            raise BackendError(f"runModelInference answered {len(outputs) if isinstance(outputs, list) else outputs!r} "
-                               f"outputs for {len(inputs)} inputs")
-        return outputs
+        return _inference_outputs(self._post("runModelInference", {"join": join, "inputs": inputs}), inputs)
 
 
 class AsyncHttpModelBackend(_Base, AsyncModelBackend):
@@ -243,8 +247,4 @@ class AsyncHttpModelBackend(_Base, AsyncModelBackend):
                                                     {"jobId": job_id, "startDs": start_ds, "endDs": end_ds}))
 
     async def run_model_inference(self, join: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = await self._post("runModelInference", {"join": join, "inputs": inputs})
-        outputs = body.get("outputs")
-        if not isinstance(outputs, list) or len(outputs) != len(inputs):
-            raise BackendError(f"runModelInference answered a wrong number of outputs for {len(inputs)} inputs")
-        return outputs
+        return _inference_outputs(await self._post("runModelInference", {"join": join, "inputs": inputs}), inputs)

@@ -8,7 +8,7 @@ as they go over the wire, so no call depends on a particular config loader.
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 PENDING = "PENDING"
@@ -33,9 +33,6 @@ class RegistrationResponse:
         return cls(is_success=bool(data["isSuccess"]), status=str(data.get("status", "")),
                    message=str(data.get("message") or ""))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"isSuccess": self.is_success, "status": self.status, "message": self.message}
-
 
 @dataclass(frozen=True)
 class JobStatus:
@@ -55,12 +52,6 @@ class JobStatus:
         if status not in JOB_STATUSES:
             raise BackendError(f"backend answered an unknown job status {status!r}; expected one of {JOB_STATUSES}")
         return cls(status=status, is_success=bool(data.get("isSuccess", False)), message=str(data.get("message") or ""))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "isSuccess": self.is_success, "message": self.message}
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class BackendError(Exception):

@@ -27,7 +27,7 @@ DEFAULT_JOINS, DEFAULT_GROUP_BYS, DEFAULT_TEAMS = 2000, 1000, 40
 START = "2024-03-15"
 # thrift DataKind / Operation / TimeUnit values used below.
 LONG, DOUBLE, STRING, LIST, STRUCT = 4, 6, 7, 12, 13
-COUNT, SUM, AVERAGE, MAX = 6, 7, 8, 1
+COUNT, SUM = 6, 7
 NUMERIC_COLUMNS = ("amount", "quantity", "latency_ms")
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,13 +17,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronon_airflow.bench import generator
+from chronon_airflow.demo.stack import free_port
+from chronon_airflow.plan import dag_id
+from chronon_airflow.plan.model import JOIN_BACKFILL
+
+if TYPE_CHECKING:
+    from chronon_airflow.reference_backend.process import BackendProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = PROJECT_ROOT / "dags" / "chronon_dags.py"
 BASELINE_FILE = Path(__file__).with_name("baseline_dags.py")
+PLAN_CACHE = "chronon_plan_cache"  # under the bench's AIRFLOW_HOME
 
 
 @dataclass
@@ -53,12 +59,6 @@ class Result:
     note: str = ""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def base_env(airflow_home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
@@ -66,6 +66,8 @@ def base_env(airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        # Named here, so the cold parse below empties the folder the parses really use.
+        "AIRFLOW__CHRONON__PLAN_CACHE_DIR": str(airflow_home / PLAN_CACHE),
         # The project's plugins folder, as a deployment has it (a task process inherits the loaded
         # plugins from the scheduler; see parse_probe._task_process_imports).
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
@@ -143,11 +145,12 @@ def p1_p2(repo: Path, work: Path, scale: Scale, log=print) -> tuple[Result, Resu
     # The first parse after any change to the repo (or to chronon_airflow) misses the plan cache
     # and writes it; every later re-parse (each 30 s, each task start) hits it. The cold parse is
     # reported beside the steady state, which is what the target is about.
-    shutil.rmtree(home / "chronon_plan_cache", ignore_errors=True)
+    shutil.rmtree(home / PLAN_CACHE, ignore_errors=True)
     log(f"P1: cold parse of {len(spec)} DAGs (empty plan cache)")
     cold = run_probe(ours, env, scale.timeout)
     # P2: the DAG a task start needs. The join backfill DAG is the biggest kind; one in the middle.
-    target = next(d for d in spec[len(spec) // 3:] if d["dag_id"].startswith("chronon.join_backfill."))
+    join_prefix = dag_id(JOIN_BACKFILL, "")
+    target = next(d for d in spec[len(spec) // 3:] if d["dag_id"].startswith(join_prefix))
     env_task = dict(env, _AIRFLOW_PARSING_CONTEXT_DAG_ID=target["dag_id"],
                     _AIRFLOW_PARSING_CONTEXT_TASK_ID=target["tasks"][-1]["task_id"])
     # Interleaved (baseline, ours, task start, baseline, ...) so drift on the machine hits every
@@ -187,55 +190,13 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the reference backend ---------------------------------------------------------------------
 
 
-class Backend:
-    """The reference backend in a subprocess on a free loopback port; ``stop()`` ends it by PID."""
+def start_reference_backend(repo: Path, work: Path) -> BackendProcess:
+    """The reference backend for P3/P4, with its admin (fault) endpoints; ``stop()`` ends it by PID."""
+    from chronon_airflow.reference_backend.process import start_backend
 
-    def __init__(self, repo: Path, work: Path, timeout: float = 120.0):
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        home = work / "backend_home"
-        self.log_path = work / "backend.log"
-        cmd = [sys.executable, "-m", "chronon_airflow.reference_backend", "serve", "--port", str(self.port),
-               "--home", str(home), "--warehouse", str(work / "warehouse"), "--repo", str(repo), "--enable-admin"]
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        self.process = subprocess.Popen(cmd, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + timeout  # the first start fits the demo model artifacts
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"reference backend exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"reference backend did not come up:\n{self.log_path.read_text()[-3000:]}")
-
-    def admin(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        import httpx
-
-        r = httpx.request(method, self.url + path, timeout=30, **kwargs)
-        r.raise_for_status()
-        return r.json()
-
-    def connection_env(self) -> dict[str, str]:
-        # The documented env-var connection of backend "reference". One attempt per call: a
-        # retried request would count as a second poll and blur the numbers.
-        return {"AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE": json.dumps({
-            "conn_type": "chronon_model_backend", "host": "127.0.0.1", "port": self.port, "schema": "http",
-            "extra": {"max_attempts": 1, "timeout": 60}})}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    # 120 s: the first start trains the repo's reference models.
+    return start_backend(work / "backend_home", work / "warehouse", repo, free_port(), log=work / "backend.log",
+                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), timeout=120.0)
 
 
 def _join_paths(repo: Path, limit: int) -> list[str]:
@@ -247,7 +208,7 @@ def _join_paths(repo: Path, limit: int) -> list[str]:
 # --- P3 ----------------------------------------------------------------------------------------
 
 
-def p3(backend: Backend, repo: Path, scale: Scale, log=print) -> Result:
+def p3(backend: BackendProcess, repo: Path, scale: Scale, log=print) -> Result:
     """1,000 deferred ModelBatchJobSensors polling from one asyncio loop, versus poke mode."""
     from airflow.sdk.exceptions import TaskDeferred
 
@@ -337,7 +298,7 @@ def p3(backend: Backend, repo: Path, scale: Scale, log=print) -> Result:
 # --- P4 ----------------------------------------------------------------------------------------
 
 
-def p4(backend: Backend, repo: Path, scale: Scale, log=print) -> Result:
+def p4(backend: BackendProcess, repo: Path, scale: Scale, log=print) -> Result:
     from chronon_airflow.operators.metadata_upload import RegisterTeamModelTransformsOperator
 
     paths = _join_paths(repo, scale.registrations)
@@ -383,9 +344,12 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
         # The harness process plays the triggerer / worker: Airflow reads its home from here.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
         os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        backend = Backend(repo, work)
-        saved = {k: os.environ.get(k) for k in backend.connection_env()}
-        os.environ.update(backend.connection_env())
+        backend = start_reference_backend(repo, work)
+        # The documented env-var connection of backend "reference". One attempt per call: a
+        # retried request would count as a second poll and blur the numbers.
+        conn_env = {"AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE": backend.connection(max_attempts=1, timeout=60)}
+        saved = {k: os.environ.get(k) for k in conn_env}
+        os.environ.update(conn_env)
         try:
             if "3" in parts:
                 results.append(p3(backend, repo, scale, log))

@@ -356,11 +356,10 @@ def parse_model_transforms(r: _Reader) -> ModelTransforms:
         tr = _Reader(v, p)
         mr = tr.obj("model")
         spec = mr.obj("inferenceSpec")
-        params = spec.obj("modelBackendParams", required=False)
         model = Model(
             name=mr.obj("metaData").str("name", pattern=NAME_RE, what="model name"),
             backend=spec.str("modelBackend", pattern=BACKEND_RE, what="model backend name"),
-            backend_params=_params(params) if params else MappingProxyType({}),
+            backend_params=spec.str_map("modelBackendParams"),
             input_schema=_schema(mr, "inputSchema"),
             output_schema=_schema(mr, "outputSchema"),
             raw=mr.data,
@@ -374,13 +373,6 @@ def parse_model_transforms(r: _Reader) -> ModelTransforms:
         if n in names[:i]:
             raise Invalid(f"{r._f('transforms')}[{i}].model.metaData.name", f"model {n!r} appears twice in this join")
     return ModelTransforms(tuple(transforms), r.str_list("passthroughFields"))
-
-
-def _params(params: _Reader) -> Mapping[str, str]:
-    for k, v in params.data.items():
-        if not isinstance(v, str):
-            raise Invalid(f"{params.path}.{k}", f"expected a string, got {_type(v)}")
-    return _frozen(params.data)
 
 
 def parse_join(r: _Reader, path: str) -> JoinConf:
@@ -399,13 +391,7 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
         raise Invalid(r._f("left"), "a join's left must be events or entities")
     metadata = parse_metadata(r.obj("metaData"))
     transforms = parse_model_transforms(mt) if mt is not None else None
-    chosen = metadata.custom_json.get("model_transform_backend")
-    if chosen is not None:
-        backends = list(dict.fromkeys(t.model.backend for t in transforms.transforms)) if transforms else []
-        if chosen not in backends:
-            raise Invalid(r._f("metaData.customJson.model_transform_backend"),
-                          f"{chosen!r} is not the backend of any of this join's models ({', '.join(backends) or 'none'})")
-    return JoinConf(
+    conf = JoinConf(
         path=path,
         metadata=metadata,
         left=left,
@@ -414,6 +400,11 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
         model_transforms=transforms,
         raw=r.data,
     )
+    chosen = metadata.custom_json.get("model_transform_backend")
+    if chosen is not None and chosen not in conf.backends:
+        raise Invalid(r._f("metaData.customJson.model_transform_backend"),
+                      f"{chosen!r} is not the backend of any of this join's models ({', '.join(conf.backends) or 'none'})")
+    return conf
 
 
 def parse_join_thrift(data: Any) -> JoinConf:

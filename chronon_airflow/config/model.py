@@ -15,6 +15,11 @@ from chronon_airflow import naming
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _thrift_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a loaded thrift-JSON object: callers may change it, the loaded config must not."""
+    return json.loads(json.dumps(raw))
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigError:
     """A problem in one compiled file. ``path`` is relative to the repo root; ``field`` is a
@@ -63,10 +68,6 @@ class MetaData:
     table_properties: Mapping[str, str]
     description: str | None
 
-    @property
-    def clean_name(self) -> str:
-        return naming.sanitize(self.name)
-
     def owners(self) -> tuple[str, ...]:
         """E-mail owners named in ``customJson`` (``owners`` or ``owner``), if any."""
         value = self.custom_json.get("owners", self.custom_json.get("owner"))
@@ -104,10 +105,6 @@ class Window:
     length: int
     time_unit: int  # 0 HOURS, 1 DAYS
 
-    @property
-    def suffix(self) -> str:
-        return naming.window_suffix(self.length, self.time_unit)
-
 
 @dataclass(frozen=True, slots=True)
 class Aggregation:
@@ -140,8 +137,7 @@ class GroupByConf:
         return self.metadata.name
 
     def thrift(self) -> dict[str, Any]:
-        # A deep copy: callers may change it, the loaded config must not change.
-        return json.loads(json.dumps(self.raw))
+        return _thrift_copy(self.raw)
 
     @property
     def join_sources(self) -> tuple[Source, ...]:
@@ -212,8 +208,7 @@ class Model:
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
     def thrift(self) -> dict[str, Any]:
-        # A deep copy: callers may change it, the loaded config must not change.
-        return json.loads(json.dumps(self.raw))
+        return _thrift_copy(self.raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +249,7 @@ class JoinConf:
         return self.metadata.team
 
     def thrift(self) -> dict[str, Any]:
-        # A deep copy: callers may change it, the loaded config must not change.
-        return json.loads(json.dumps(self.raw))
+        return _thrift_copy(self.raw)
 
     @property
     def has_model_transforms(self) -> bool:
@@ -329,6 +323,3 @@ class Repo:
     joins: Mapping[str, JoinConf]
     group_bys: Mapping[str, GroupByConf]
     errors: tuple[ConfigError, ...]
-
-    def team(self, name: str) -> Team:
-        return self.teams[name]

@@ -25,7 +25,10 @@ DEMO_START, DEMO_END = "2024-04-20", "2024-04-22"
 
 
 def join_dag_id(join: str) -> str:
-    return f"chronon.join_backfill.{join}"
+    from chronon_airflow.plan import dag_id
+    from chronon_airflow.plan.model import JOIN_BACKFILL
+
+    return dag_id(JOIN_BACKFILL, join)
 
 
 @dataclass
@@ -52,9 +55,6 @@ def join_tables(repo: Path, join: str) -> JoinTables:
     return JoinTables(join=join, dag_id=dag.dag_id, sources=list(dag.reads), raw_table=conf.raw_join_table,
                       output_table=conf.output_table, group_by_dag_ids=[d.dag_id for d in chained],
                       group_by_tables=[t for d in chained for t in d.writes])
-
-
-ds_list = ds_range  # the package's one daily-partition range (chronon_airflow.partitions)
 
 
 class Follower:
@@ -233,7 +233,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         log("== summary")
         log(summary.render(stack.warehouse, [*tables.sources, tables.raw_table, tables.output_table,
                                              *tables.group_by_tables],
-                           ds_list(start, end), tables.output_table, tables.raw_table, stack.mail_dir))
+                           ds_range(start, end), tables.output_table, tables.raw_table, stack.mail_dir))
         log("")
         log(f"Demo finished in {time.monotonic() - t_start:.0f}s; the stack keeps running.")
         log(f"  Airflow UI      {stack.ui_url}   login {stack.state['user']} / {stack.password}")
@@ -242,6 +242,5 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         log(f"  Workspace       {stack.workspace}  (PIDs in {stack.state_path}, logs in {stack.logs_dir})")
         log("  Stop it with    make demo-stop")
         return 0 if all(s == "success" for s in gb_states.values()) else 1
-    except BaseException:
+    finally:
         client.close()
-        raise

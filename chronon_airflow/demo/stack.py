@@ -231,8 +231,9 @@ class Stack:
 
     def reset_workspace(self) -> None:
         """Remove the previous run's data (refuses while that stack still runs)."""
-        if self.running_state(self.workspace):
-            raise AlreadyRunning(self.read_state(self.workspace) or {})
+        running = self.running_state(self.workspace)
+        if running:
+            raise AlreadyRunning(running)
         for sub in (self.airflow_home, self.warehouse, self.backend_home, self.mail_dir, self.logs_dir):
             shutil.rmtree(sub, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)

@@ -44,10 +44,8 @@ class NotSupportedByLocalEngine(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------- dates
-
-
-# One implementation of daily partitions for the whole package (chronon_airflow.partitions).
-shift_ds = ds_add
+# Daily partitions come from chronon_airflow.partitions (ds_range, ds_add), the package's one
+# implementation.
 
 
 def ds_start_ms(ds_col: Column) -> Column:
@@ -151,9 +149,8 @@ def read_events_source(spark: SparkSession, root: str, source: Mapping[str, Any]
         if events.get("isCumulative"):
             raise NotSupportedByLocalEngine("cumulative events sources", conf_path)
         start_ds, end_ds = _partition_bounds(query, start_ds, end_ds)
+        # An empty range (start after end) reads no partition: read_table returns no rows.
         df = read_table(spark, root, events["table"], start_ds, end_ds)
-        if start_ds and end_ds and start_ds > end_ds:
-            df = df.limit(0)
         return apply_query(df, query, with_ts=True).filter(F.col("ts").isNotNull())
     if "joinSource" in source:
         join_source = source["joinSource"]
@@ -170,6 +167,19 @@ def read_events_source(spark: SparkSession, root: str, source: Mapping[str, Any]
 
 
 # ---------------------------------------------------------------------------------------- aggregation
+
+
+def read_group_by_events(spark: SparkSession, root: str, group_by: Mapping[str, Any], keys: list[str],
+                         conf_path: str, start_ds: str | None, end_ds: str) -> DataFrame:
+    """All of a GroupBy's events sources, unioned: the keys, ts, ds and its aggregations' inputs."""
+    inputs = sorted({a["inputColumn"] for a in group_by["aggregations"]})
+    events = None
+    for source in group_by.get("sources") or []:
+        df = read_events_source(spark, root, source, conf_path, start_ds, end_ds).select(*keys, "ts", DS, *inputs)
+        events = df if events is None else events.unionByName(df)
+    if events is None:
+        raise NotSupportedByLocalEngine("GroupBy without sources", conf_path)
+    return events
 
 
 def _windows(agg: Mapping[str, Any], conf_path: str) -> list[tuple[int, int] | None]:
@@ -288,7 +298,7 @@ def right_read_start(first_ds: str, group_by: Mapping[str, Any], conf_path: str)
     if longest is None:
         return None
     whole_days = -(-longest // DAY_MS)  # ceil
-    return shift_ds(first_ds, -(whole_days + 1))
+    return ds_add(first_ds, -(whole_days + 1))
 
 
 # ---------------------------------------------------------------------------------------- join
@@ -363,12 +373,8 @@ def compute_join(spark: SparkSession, root: str, join: Mapping[str, Any], conf_p
         with_q = result.withColumn(QUERY_TS, query_ts)
         queries = with_q.select(*[F.col(left_for_key.get(k, k)).alias(k) for k in keys], F.col(QUERY_TS),
                                 F.col(DS).alias(QUERY_DS))
-        events = None
-        read_from = right_read_start(partitions[0], gb, conf_path)
-        for source in gb["sources"]:
-            df = read_events_source(spark, root, source, conf_path, read_from, end_ds)
-            df = df.select(*keys, "ts", DS, *sorted({a["inputColumn"] for a in gb["aggregations"]}))
-            events = df if events is None else events.unionByName(df)
+        events = read_group_by_events(spark, root, gb, keys, conf_path,
+                                      right_read_start(partitions[0], gb, conf_path), end_ds)
         prefix = part.get("prefix")
         aggregated = aggregate_as_of(
             queries, events, keys, gb["aggregations"], conf_path,
@@ -420,16 +426,8 @@ def snapshot_group_by(spark: SparkSession, root: str, group_by: Mapping[str, Any
     """
     check_group_by(group_by, conf_path)
     keys = list(group_by["keyColumns"])
-    inputs = sorted({a["inputColumn"] for a in group_by["aggregations"]})
-    read_from = right_read_start(partitions[0], group_by, conf_path)
-    events = None
-    for source in group_by.get("sources") or []:
-        df = read_events_source(spark, root, source, conf_path, read_from, partitions[-1])
-        df = df.select(*keys, "ts", DS, *inputs)
-        events = df if events is None else events.unionByName(df)
-    if events is None:
-        raise NotSupportedByLocalEngine("GroupBy without sources", conf_path)
-    events = events.cache()
+    events = read_group_by_events(spark, root, group_by, keys, conf_path,
+                                  right_read_start(partitions[0], group_by, conf_path), partitions[-1]).cache()
     days = spark.createDataFrame([(d,) for d in partitions], f"{QUERY_DS} string").withColumn(
         QUERY_TS, ds_start_ms(F.col(QUERY_DS)) + F.lit(DAY_MS))
     queries = events.select(*keys).distinct().crossJoin(days)

@@ -19,20 +19,10 @@ import os  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from chronon_airflow.partitions import ds_argument  # noqa: E402
+
 SUBCOMMANDS = ("join", "group-by-upload", "group-by-backfill", "group-by-streaming")
 EXIT_NOT_SUPPORTED = 3
-
-
-def _ds(value: str) -> str:
-    import datetime as dt
-
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from None
-    if len(value) != 10:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name)
         p.add_argument("--conf-path", required=True)
         if name != "group-by-streaming":
-            p.add_argument("--end-date", required=True, type=_ds)
+            p.add_argument("--end-date", required=True, type=ds_argument)
         if name in ("join", "group-by-backfill"):
-            p.add_argument("--start-partition-override", type=_ds, default=None)
+            p.add_argument("--start-partition-override", type=ds_argument, default=None)
         p.add_argument("--warehouse", default=os.environ.get("CHRONON_WAREHOUSE"),
                        help="parquet warehouse root (default: $CHRONON_WAREHOUSE)")
         if name == "group-by-streaming":

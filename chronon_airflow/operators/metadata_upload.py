@@ -17,6 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from chronon_airflow import settings
+from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import AsyncHttpModelBackend
 from chronon_airflow.backend.interface import BackendError
 from chronon_airflow.backend.redact import redact_text, secret_values
@@ -93,7 +94,7 @@ class RegisterTeamModelTransformsOperator(BaseOperator):
                         result.failures.append(text)
                 result.steps.append(text)
 
-            models = {t["model"]["metaData"]["name"]: t["model"] for t in thrift["modelTransforms"]["transforms"]}
+            models = {join_models.model_name(m): m for m in join_models.models(thrift)}
             outcomes = await asyncio.gather(
                 *(call(clients[m.backend].register_model, models[m.name]) for m in join.models),
                 return_exceptions=True)

@@ -28,7 +28,6 @@ GROUP_BY_UPLOAD_TASK = "group_by_upload"
 GROUP_BY_BACKFILL_TASK = "group_by_backfill"
 GROUP_BY_STREAMING_TASK = "group_by_streaming"
 
-SPARK_TASK_KINDS = {RAW_JOIN, GROUP_BY_UPLOAD_TASK, GROUP_BY_BACKFILL_TASK, GROUP_BY_STREAMING_TASK}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +63,6 @@ class PlannedDag:
     tags: tuple[str, ...] = ()
     # Per-kind facts for rendering and doc_md (models, backends, conf paths of member joins ...).
     details: Mapping[str, Any] = field(default_factory=dict)
-
-    def task(self, task_id: str) -> PlannedTask:
-        return next(t for t in self.tasks if t.task_id == task_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -75,18 +75,16 @@ def plan_join(repo: Repo, join: JoinConf) -> PlannedDag:
     wait_ids = tuple(t.task_id for t in waits)
     tasks = list(waits)
     tasks.append(PlannedTask(RAW_JOIN, RAW_JOIN, wait_ids,
-                             {"subcommand": "join", "mode": "backfill", "table": join.pre_mt_table}))
+                             {"subcommand": "join", "mode": "backfill"}))
     # Registration needs no data: it runs beside the sensors and the raw join, so a model the
     # backend rejects fails the run before hours of Spark, and submission waits for both.
     register_ids = []
     for model in join.models:
         tid = f"register_model.{safe_task_id(model.name)}"
         register_ids.append(tid)
-        tasks.append(PlannedTask(tid, REGISTER_MODEL, (), {"model": model.name, "backend": model.backend}))
-    tasks.append(PlannedTask(REGISTER_MODEL_TRANSFORM, REGISTER_MODEL_TRANSFORM, tuple(register_ids),
-                             {"backends": join.backends}))
-    tasks.append(PlannedTask(SUBMIT_BATCH_INFERENCE, SUBMIT_BATCH_INFERENCE, (RAW_JOIN, REGISTER_MODEL_TRANSFORM),
-                             {"backends": join.backends}))
+        tasks.append(PlannedTask(tid, REGISTER_MODEL, (), {"model": model.name}))
+    tasks.append(PlannedTask(REGISTER_MODEL_TRANSFORM, REGISTER_MODEL_TRANSFORM, tuple(register_ids)))
+    tasks.append(PlannedTask(SUBMIT_BATCH_INFERENCE, SUBMIT_BATCH_INFERENCE, (RAW_JOIN, REGISTER_MODEL_TRANSFORM)))
     tasks.append(PlannedTask(WAIT_FOR_BATCH_INFERENCE, WAIT_FOR_BATCH_INFERENCE, (SUBMIT_BATCH_INFERENCE,),
                              {"table": join.output_table}))
     facts = _team_facts(repo, join.metadata)
@@ -102,7 +100,7 @@ def plan_join(repo: Repo, join: JoinConf) -> PlannedDag:
         tags=(join.team, "chronon", *join.backends),
         # Everything the render layer needs, so it never reads the loaded config: the compiled
         # join the backend operators send, and the models' facts for the DAG's documentation.
-        details={"models": [m.name for m in join.models], "backends": list(join.backends),
+        details={"backends": list(join.backends),
                  "transform_backend": join.transform_backend, "description": join.metadata.description,
                  "model_docs": [{"name": m.name, "backend": m.backend, "params": dict(m.backend_params)}
                                 for m in join.models],
@@ -133,15 +131,14 @@ def plan_metadata_upload(repo: Repo, team: str, joins: list[JoinConf]) -> Planne
     )
 
 
-def plan_group_by(repo: Repo, gb: GroupByConf, parent: JoinConf, index: int) -> list[PlannedDag]:
+def plan_group_by(repo: Repo, gb: GroupByConf, parent: JoinConf) -> list[PlannedDag]:
     facts = _team_facts(repo, gb.metadata)
     parent_table = parent.output_table
     wait = PlannedTask(safe_task_id(f"wait_for_{parent_table}"), WAIT_FOR_PARTITION, (),
                        {"table": parent_table, "lag_days": 0})
     common = dict(source=gb.path, conf_name=gb.name, reads=(parent_table,), start_date=facts["start_date"],
                   tags=(gb.metadata.team, "chronon", "group_by"),
-                  details={"parent_join": parent.name, "parent_table": parent_table,
-                           "parent_has_model_transforms": parent.has_model_transforms, "source_index": index},
+                  details={"parent_join": parent.name},
                   **{k: facts[k] for k in ("team", "owners", "queue")})
     dags = []
     if gb.metadata.online:
@@ -150,14 +147,13 @@ def plan_group_by(repo: Repo, gb: GroupByConf, parent: JoinConf, index: int) -> 
             # The parent's output asset triggers it; the partition comes from the asset event.
             schedule=f"asset:{parent_table}",
             tasks=(wait, PlannedTask(GROUP_BY_UPLOAD_TASK, GROUP_BY_UPLOAD_TASK, (wait.task_id,),
-                                     {"subcommand": "group-by-upload", "mode": "upload", "table": gb.upload_table})),
+                                     {"subcommand": "group-by-upload", "mode": "upload"})),
             writes=(gb.upload_table,), **common))
     if gb.backfill_start_date:
         dags.append(PlannedDag(
             dag_id=dag_id(GROUP_BY_BACKFILL, gb.name), kind=GROUP_BY_BACKFILL, schedule=None,
             tasks=(wait, PlannedTask(GROUP_BY_BACKFILL_TASK, GROUP_BY_BACKFILL_TASK, (wait.task_id,),
-                                     {"subcommand": "group-by-backfill", "mode": "backfill",
-                                      "table": gb.output_table, "backfill_start_date": gb.backfill_start_date})),
+                                     {"subcommand": "group-by-backfill", "mode": "backfill"})),
             writes=(gb.output_table,), **common))
     if gb.streaming:
         dags.append(PlannedDag(
@@ -207,9 +203,7 @@ def build_plan(repo: Repo, spark_connection: SparkConnection | None = None) -> P
     for team in sorted(by_team):
         dags.append(plan_metadata_upload(repo, team, by_team[team]))
     for gb in sorted(repo.group_bys.values(), key=lambda g: g.name):
-        for i, src in enumerate(gb.sources):
-            if src.kind == "joinSource":
-                dags.extend(spark(plan_group_by(repo, gb, repo.joins[src.join.name], i), gb))
-                break  # one chained source drives the GroupBy's DAGs
+        if gb.join_sources:  # the first chained source drives the GroupBy's DAGs
+            dags.extend(spark(plan_group_by(repo, gb, repo.joins[gb.join_sources[0].join.name]), gb))
     errors.sort(key=lambda e: (e.path, e.field))
     return Plan(dags=tuple(dags), errors=tuple(errors))

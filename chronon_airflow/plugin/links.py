@@ -153,10 +153,8 @@ def _xcom_str(name: str, xcom_key: str, ti_key: Any) -> str:
 def _planned_backend(dag_id: str) -> str:
     """The model backend of a generated join DAG, from the configured repo's plan ("" if unknown
     or ambiguous: a join mixing backends names its batch backend only in the DAG code)."""
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
+    from chronon_airflow.render import planned_dag
 
-    plan = build_plan(load_repo(settings.repo_path()))
-    dag = next((d for d in plan.dags if d.dag_id == dag_id), None)
+    dag = planned_dag(dag_id)
     backends = list((dag.details or {}).get("backends") or ()) if dag else []
     return backends[0] if len(backends) == 1 else ""

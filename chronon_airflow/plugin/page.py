@@ -75,19 +75,37 @@ def _backend_endpoint(conn_id: str) -> dict[str, Any]:
         return {"configured": False, "url": "", "problem": type(e).__name__}
 
 
-def build_summary(repo_path: str | None = None, resolve_connections: bool = True) -> dict[str, Any]:
-    """Everything the page shows, as plain JSON-able data (the ``/api/summary`` body)."""
+# repo root -> (parse-cache key, repo, plan): the page is served from the API server on every
+# request; loading and planning thousands of configs again is only needed when an input changed.
+_LOADED: dict[str, tuple[str, Any, Any]] = {}
+
+
+def _repo_and_plan(root: str) -> tuple[Any, Any]:
+    from pathlib import Path
+
     from chronon_airflow.config import load_repo
     from chronon_airflow.plan import build_plan
+    from chronon_airflow.render.cache import snapshot
 
+    key = snapshot(Path(root)).key  # changes with any compiled file, setting or code change
+    hit = _LOADED.get(root)
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    repo = load_repo(root)
+    plan = build_plan(repo)
+    _LOADED[root] = (key, repo, plan)
+    return repo, plan
+
+
+def build_summary(repo_path: str | None = None, resolve_connections: bool = True) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-able data (the ``/api/summary`` body)."""
     root = str(repo_path or settings.repo_path())
     try:
-        repo = load_repo(root)
+        repo, plan = _repo_and_plan(root)
     except Exception as e:  # an unreadable repo is one error on the page, not a 500
         log.exception("cannot load Chronon repo %s", root)
         return {"repo": root, "joins": [], "models": [], "backends": [], "tables": [], "dags": [],
                 "errors": [{"path": root, "field": "", "message": f"cannot load the repo: {e}"}]}
-    plan = build_plan(repo)
 
     dags_by_conf: dict[str, list[str]] = defaultdict(list)
     for d in plan.dags:

@@ -100,8 +100,9 @@ class JobRunner:
             return
         self.store.set_status(job_id, "RUNNING", f"reading {tables(job.join)[0]}")
         try:
-            if self._delay():
-                time.sleep(self._delay())
+            delay = self._delay()
+            if delay:
+                time.sleep(delay)
             injected = self._should_fail(job.join_name)
             if injected:
                 raise JobFailure(injected)

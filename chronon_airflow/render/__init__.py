@@ -44,20 +44,19 @@ def _build_dags(repo_path: str | Path | None) -> dict:
     root = Path(repo_path or settings.repo_path()).resolve()
     only = get_parsing_context().dag_id
     if only is not None:
-        entry = cache.load_one(root, only)
-        if entry:
-            # That one DAG's cached plan entry: the plan carries everything render() reads.
-            from chronon_airflow.plan.model import Plan
-            from chronon_airflow.render.dags import render
-
-            planned, root_s, _inputs = entry
-            return render(Plan(dags=(planned,), errors=()), root_s, only_dag_id=only)
+        entry = cache.load_one_by_inputs(root, only)
+        if entry is not None:
+            return _render_one(entry, only)
     snap = cache.snapshot(root)
     if only is None:
         dags = cache.load_dags(snap.key)
         if dags is not None:
             cache.point_to(snap)
             return dags
+    else:
+        entry = cache.load_one(snap, only)
+        if entry is not None:
+            return _render_one(entry, only)
     hit = cache.load_full(snap)
     if hit is not None:
         root_s, plan = hit
@@ -71,3 +70,27 @@ def _build_dags(repo_path: str | Path | None) -> dict:
     if only is None:
         cache.store_dags(snap.key, dags)
     return dags
+
+
+def _render_one(entry: tuple, dag_id: str) -> dict:
+    """A task start's DAG from its cached plan entry: the plan carries everything render() reads."""
+    from chronon_airflow.plan.model import Plan
+    from chronon_airflow.render.dags import render
+
+    planned, root, _inputs = entry
+    return render(Plan(dags=(planned,), errors=()), root, only_dag_id=dag_id)
+
+
+def planned_dag(dag_id: str, repo_path: str | Path | None = None):
+    """One generated DAG's plan entry (``None`` if the repo has no such DAG), read from the parse
+    cache the dag-processor keeps; only without a usable entry are the repo loaded and planned."""
+    from chronon_airflow.render import cache
+
+    root = Path(repo_path or settings.repo_path()).resolve()
+    entry = cache.load_one_by_inputs(root, dag_id)
+    if entry is None:
+        entry = cache.load_one(cache.snapshot(root), dag_id)
+    if entry is not None:
+        return entry[0]
+    _repo, plan = _load_and_plan(root)
+    return next((d for d in plan.dags if d.dag_id == dag_id), None)

@@ -156,10 +156,6 @@ def snapshot(root: Path) -> Snapshot:
     return Snapshot(key, env, {i[0]: (i[1], i[2]) for i in items if i != "|"})
 
 
-def fingerprint(root: Path) -> str:
-    return snapshot(root).key
-
-
 def _airflow_fingerprint() -> tuple:
     """What else shapes a rendered DAG: Airflow's and the providers' code, and the config values
     ``DAG()`` and the operators read at construction."""
@@ -220,31 +216,37 @@ def _unchanged(root: Path, inputs: tuple) -> bool:
     return all(_stat(os.path.join(root, rel)) == (size, mtime) for rel, size, mtime in inputs)
 
 
-def load_one(root: Path, dag_id: str) -> Any:
-    """One DAG's entry: ``None`` on a miss, ``False`` when the cached plan has no such DAG, else
-    ``(planned_dag, root, inputs)``."""
+def load_one_by_inputs(root: Path, dag_id: str) -> Any:
+    """One DAG's entry ``(planned_dag, root, inputs)`` from the last full parse's key folder if
+    none of the files it was built from changed (see the module docstring), else ``None``."""
     base = cache_dir()
     if base is None:
         return None
     root = Path(root).resolve()
-    name = _dag_file(dag_id)
-    # The DAG's own inputs, under the newest key of this environment (see the module docstring).
     pointer = _pointer(base, _env_fingerprint(root))
-    if _safe(pointer):
-        try:
-            key = pointer.read_text().strip()
-        except OSError:
-            key = ""
-        if len(key) == 32 and all(c in "0123456789abcdef" for c in key):
-            entry = _read(base / key, name)
-            if entry is not None and entry[-1] is not None and _unchanged(root, entry[-1]):
-                return entry
-    # The whole key.
-    folder = base / snapshot(root).key
+    if not _safe(pointer):
+        return None
+    try:
+        key = pointer.read_text().strip()
+    except OSError:
+        return None
+    if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
+        return None
+    entry = _read(base / key, _dag_file(dag_id))
+    if entry is not None and entry[-1] is not None and _unchanged(root, entry[-1]):
+        return entry
+    return None
+
+
+def load_one(snap: Snapshot, dag_id: str) -> Any:
+    """One DAG's entry ``(planned_dag, root, inputs)`` under the whole key, or ``None``."""
+    base = cache_dir()
+    if base is None:
+        return None
+    folder = base / snap.key
     if not _safe(folder / "full.pickle"):
         return None
-    entry = _read(folder, name)
-    return entry if entry is not None else False
+    return _read(folder, _dag_file(dag_id))
 
 
 def _inputs(snap: Snapshot, repo: Any, d: Any) -> tuple | None:

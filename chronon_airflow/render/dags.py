@@ -11,6 +11,7 @@ from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, Param
 from airflow.sdk.definitions.param import ParamsDict
 
 from chronon_airflow import settings
+from chronon_airflow.backend import join_models
 from chronon_airflow.backend.redact import redact
 from chronon_airflow.notifications.failure import ChrononFailureNotifier
 from chronon_airflow.operators.model_backend import (
@@ -161,7 +162,7 @@ class _Renderer:
 
     def join_backfill(self, planned: PlannedDag) -> DAG:
         thrift = planned.details["thrift"]
-        models = {t["model"]["metaData"]["name"]: t["model"] for t in thrift["modelTransforms"]["transforms"]}
+        models = {join_models.model_name(m): m for m in join_models.models(thrift)}
         backend = planned.details["transform_backend"]
         with self.dag(planned, max_active_runs=4) as dag:
             ops: dict[str, BaseOperator] = {}

@@ -26,10 +26,6 @@ from typing import Any, Mapping
 
 PRODUCTION = "production"
 
-# run.py normalises every streaming flavour to "streaming" before looking modes up.
-KNOWN_MODES = ("backfill", "upload", "streaming", "model-transform-batch")
-
-
 def effective_mode(mode: str) -> str:
     return "streaming" if "streaming" in mode else mode
 

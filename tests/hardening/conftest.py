@@ -53,9 +53,6 @@ class Corpus:
     def errors_dag(self):
         return self.bag.dags["chronon.config_errors"]
 
-    def case(self, case_id: str) -> Case:
-        return next(c for c in self.cases if c.id == case_id)
-
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}

@@ -13,7 +13,17 @@ import time
 
 import httpx
 import pytest
-from backend_helpers import load_join, query_relevance_rows, start_backend, wait_for_job, write_pre_mt
+from backend_helpers import (
+    CONN_ENV,
+    first_event,
+    load_join,
+    query_relevance_rows,
+    register_join,
+    start_backend,
+    trigger_for,
+    wait_for_job,
+    write_pre_mt,
+)
 from conftest import free_port
 
 from chronon_airflow import naming, warehouse
@@ -26,7 +36,6 @@ from chronon_airflow.reference_backend.store import Store
 QR = "search/query_relevance.v1"
 JOIN = load_join(QR)
 OUT = naming.output_table("search_features", "search.query_relevance.v1")
-CONN_ENV = "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE"
 # range -> failed attempts the row expects on the server (0 for all but the FAILED-job row)
 RANGES: dict[tuple[str, str], int] = {}
 
@@ -36,9 +45,7 @@ def backend(tmp_path_factory):
     root = tmp_path_factory.mktemp("fault-matrix")
     b = start_backend(root / "home", free_port(), root / "warehouse")
     with HttpModelBackend(b.url) as c:
-        for t in JOIN["modelTransforms"]["transforms"]:
-            assert c.register_model(t["model"]).is_success
-        assert c.register_model_transform(JOIN).is_success
+        register_join(c, JOIN)
     yield b
     b.stop()
 
@@ -51,17 +58,11 @@ def client(backend):
     backend.admin("DELETE", "/admin/faults")
 
 
-def _conn(monkeypatch, url: str, **extra) -> None:
-    host, port = url.removeprefix("http://").split(":")
-    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "chronon_model_backend", "host": host, "port": int(port),
-                                             "schema": "http", "password": "tok-matrix-secret",
-                                             "extra": {"timeout": 10, "backoff_initial": 0.01, **extra}}))
-
-
 @pytest.fixture
 def connection(backend, monkeypatch):
     """The Airflow connection operators and triggers resolve; one attempt per call for the trigger."""
-    _conn(monkeypatch, backend.url, max_attempts=1)
+    monkeypatch.setenv(CONN_ENV, backend.connection("tok-matrix-secret", timeout=10, backoff_initial=0.01,
+                                                    max_attempts=1))
 
 
 def faults(backend, **settings) -> None:
@@ -94,19 +95,6 @@ def rerun(backend, client, start: str, end: str, key: str) -> str:
     assert status.status == "SUCCEEDED", status.message
     assert_filled(backend.warehouse, start, end)
     return job_id
-
-
-async def first_event(trigger):
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("trigger ended without an event")
-
-
-def trigger_for(job_id, start, end, **kwargs):
-    from chronon_airflow.triggers.model_batch_job import ModelBatchJobTrigger
-
-    return ModelBatchJobTrigger(job_id=job_id, start_ds=start, end_ds=end, backend="reference", poll_interval=0.05,
-                                **kwargs)
 
 
 def sensor_for(job_id, start, end):
@@ -333,9 +321,7 @@ def test_backend_crash_mid_job_resumes_the_same_job(tmp_path):
         for ds in date_range(start, end):
             write_pre_mt(wh, JOIN, ds, query_relevance_rows(ds))
         with HttpModelBackend(b.url, backoff_initial=0.05) as c:
-            for t in JOIN["modelTransforms"]["transforms"]:
-                assert c.register_model(t["model"]).is_success
-            assert c.register_model_transform(JOIN).is_success
+            register_join(c, JOIN)
             b.admin("POST", "/admin/faults", json={"job_delay_ms": 3000})
             job_id = c.run_model_batch_job(JOIN, start, end, key)
             deadline = time.monotonic() + 10

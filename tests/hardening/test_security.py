@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backend_helpers import CONFIGS, load_join, query_relevance_rows, start_backend, write_pre_mt
+from backend_helpers import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
 from conftest import free_port
 
 from chronon_airflow.render.dags import END_DS, START_DS
@@ -128,10 +128,7 @@ def test_secrets_never_in_logs_xcom_rendered_templates_or_page(tmp_path, airflow
     b = start_backend(tmp_path / "home", free_port(), tmp_path / "wh")
     dag_file = dags / "hardening_secrets.py"
     try:
-        host, port = b.url.removeprefix("http://").split(":")
-        monkeypatch.setenv("AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE", json.dumps({
-            "conn_type": "chronon_model_backend", "host": host, "port": int(port), "schema": "http",
-            "password": CONN_PASSWORD, "extra": {"timeout": 10}}))
+        monkeypatch.setenv(CONN_ENV, b.connection(CONN_PASSWORD, timeout=10))
         secret_params = {"api_key": SECRETS[0], "auth_token": SECRETS[1], "db_password": SECRETS[2], "note": JINJA}
         dags.mkdir(parents=True, exist_ok=True)
         dag_file.write_text(DAG_FILE.format(path=str(CONFIGS / "production/joins/search/query_relevance.v1"),
