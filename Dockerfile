@@ -1,5 +1,5 @@
 # chronon-airflow on the official Airflow image: `docker compose build` (see docker-compose.yaml).
-# Copies only the package sources (pyproject, README, chronon_airflow/); dags/, plugins/ and
+# Copies only the package sources (pyproject, README, the product and the two tool packages it runs); dags/, plugins/ and
 # configs/ are mounted at run time, and no connection, key or .env file ever enters the image.
 FROM apache/airflow:3.3.2
 
@@ -21,6 +21,10 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17
 USER airflow
 COPY --chown=airflow:0 pyproject.toml README.md /opt/chronon-airflow/
 COPY --chown=airflow:0 chronon_airflow /opt/chronon-airflow/chronon_airflow
+# The local engine and the reference backend (the compose file's Spark jobs and chronon-backend
+# service); a production image that runs the Chronon jar against its own backend needs neither.
+COPY --chown=airflow:0 chronon_local_engine /opt/chronon-airflow/chronon_local_engine
+COPY --chown=airflow:0 chronon_reference_backend /opt/chronon-airflow/chronon_reference_backend
 # Pinning apache-airflow to the image's version keeps pip from replacing the Airflow the image was
 # built and tested with while it resolves this package's providers.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/chronon-airflow
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/chronon-airflow[engine,backend]"

@@ -30,16 +30,16 @@ test: $(STAMP) system-deps
 # Starts the local stack (Airflow standalone, reference model backend, SMTP sink) in .chronon/demo,
 # runs the sample join and its chained GroupBy, prints the summary and leaves the stack running.
 demo: $(STAMP)
-	$(BIN)/python -m chronon_airflow.demo run
+	$(BIN)/python -m chronon_demo run
 
 # Stops exactly the processes `make demo` started (PIDs in .chronon/demo/stack.json).
 demo-stop:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m chronon_airflow.demo stop; else echo 'no .venv: nothing to stop'; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m chronon_demo stop; else echo 'no .venv: nothing to stop'; fi
 
 # Scale benchmark (issue 7; not part of `make test`): generates a 2,000-join repo and prints P1-P4.
 # BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="--parts 4 --concurrency 32"`.
 bench: $(STAMP)
-	$(BIN)/python -m chronon_airflow.bench $(BENCH_ARGS)
+	$(BIN)/python -m chronon_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .chronon .pytest_cache

@@ -111,11 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extensions() -> list:
-    """Subcommands of the model backend (backend, register, infer) and the local engine (sample-data)."""
-    from chronon_airflow import cli_backend, cli_engine
+EXTENSION_GROUP = "chronon_airflow.cli"
 
-    return [cli_backend, cli_engine]
+
+def _extensions() -> list:
+    """``register``/``infer`` (model backend calls), then the subcommands of whichever tool extras
+    are installed (``backend`` from the reference backend, ``sample-data`` from the local engine),
+    found through the ``chronon_airflow.cli`` entry point group: the product never imports them."""
+    from importlib.metadata import entry_points
+
+    from chronon_airflow import cli_backend
+
+    modules = [cli_backend]
+    for ep in sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name):
+        try:
+            modules.append(ep.load())
+        except ImportError:  # a tool whose extra's dependencies are missing: its commands are absent
+            continue
+    return modules
 
 
 def main(argv: Sequence[str] | None = None) -> int:

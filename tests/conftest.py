@@ -18,22 +18,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 import pytest  # noqa: E402
 
-# One free-port helper for the project (never 8080); test modules import it from here.
-from chronon_airflow.demo.stack import free_port  # noqa: E402,F401
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = PROJECT_ROOT / "configs"
-REFERENCE = (PROJECT_ROOT.parent / "shared" / "chronon_reference").resolve()
-
-
-def writable_copy(src: Path, dest: Path, ignore=None) -> Path:
-    """A copy of a repo (the shared reference one is read-only) that a test may break."""
-    import shutil
-
-    shutil.copytree(src, dest, ignore=ignore)
-    for p in dest.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return dest
+from tests.support.paths import CONFIGS, REFERENCE  # noqa: E402
 
 
 @pytest.fixture(scope="session")

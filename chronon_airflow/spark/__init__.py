@@ -4,7 +4,7 @@ from chronon_airflow.spark.job import (
     CHRONON_DRIVER_CLASS,
     END_DS,
     LOCAL_CONNECTION,
-    LOCAL_DRIVER,
+    local_driver_path,
     START_DS,
     ConfigValueError,
     SparkConnection,
@@ -17,7 +17,7 @@ from chronon_airflow.spark.job import (
 )
 
 __all__ = [
-    "CHRONON_DRIVER_CLASS", "END_DS", "LOCAL_CONNECTION", "LOCAL_DRIVER", "START_DS", "ConfigValueError",
+    "CHRONON_DRIVER_CLASS", "END_DS", "LOCAL_CONNECTION", "local_driver_path", "START_DS", "ConfigValueError",
     "SparkConnection", "SparkJob", "app_name", "build_spark_job", "env_layers", "env_sources", "resolve_env",
     "spark_submit_argv", "validate_conf_path", "validate_name",
 ]

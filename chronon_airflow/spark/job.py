@@ -6,7 +6,7 @@ Engines (``[chronon] engine``):
 
 * ``jar``   — the Chronon driver jar, ``--class ai.chronon.spark.Driver <jar> <subcommand> ...``,
   with resources mapped from the teams.json env the way upstream ``scripts/spark_submit.sh`` does.
-* ``local`` — this package's PySpark engine (``chronon_airflow/engine/driver.py``) with the same
+* ``local`` — this package's PySpark engine (``chronon_local_engine/driver.py``) with the same
   subcommands and arguments, tiny local-mode settings, no resource flags.
 
 Run-time dates are not known when the job is built (the plan is static), so the application
@@ -30,7 +30,20 @@ from chronon_airflow.spark.env import PRODUCTION, effective_mode, resolve_env
 START_DS = "<start_ds>"
 END_DS = "<end_ds>"
 CHRONON_DRIVER_CLASS = "ai.chronon.spark.Driver"
-LOCAL_DRIVER = str(Path(__file__).resolve().parent.parent / "engine" / "driver.py")
+# The local engine is a sibling package (extra ``engine``); the product only needs the path of its
+# driver script, found without importing it.
+LOCAL_ENGINE_PACKAGE = "chronon_local_engine"
+
+
+def local_driver_path() -> str:
+    """Path of the local engine's ``driver.py``, or a clear error when the extra is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(LOCAL_ENGINE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigValueError("[chronon] engine = local needs the local engine: pip install 'chronon-airflow[engine]' "
+                               "(or set [chronon] engine = jar)")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "driver.py")
 ENGINES = ("jar", "local")
 
 # (conf_type, mode) -> Chronon Driver subcommand, as upstream run.py ROUTES.
@@ -248,7 +261,7 @@ def build_spark_job(
         job_conf["spark.chronon.partition.column"] = resolved.get("PARTITION_COLUMN", "ds")
         job_conf["spark.chronon.partition.format"] = resolved.get("PARTITION_FORMAT", "yyyy-MM-dd")
         return SparkJob(
-            application=LOCAL_DRIVER, java_class=None, application_args=args, conf=job_conf,
+            application=local_driver_path(), java_class=None, application_args=args, conf=job_conf,
             executor_cores=None, executor_memory=None, driver_memory=None, num_executors=None,
             name=job_name, env_vars=env_vars, jars=None, engine="local", subcommand=subcommand,
             conf_type=conf_type, mode=mode, spark_submit_path=None,

@@ -14,7 +14,7 @@ import pytest
 
 from .corpus import PWNED_FILES, Case, build_corpus_repo
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import PROJECT_ROOT
 CLI = str(Path(sys.executable).parent / "chronon-airflow")
 
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = PROJECT_ROOT / "configs"
+from tests.support.paths import CONFIGS, PROJECT_ROOT
 QR = "production/joins/search/query_relevance.v1"
 QES = "production/group_bys/search/query_embedding_stats.v1"
 ITEM_CLICKS = "production/group_bys/search/item_clicks.v1"

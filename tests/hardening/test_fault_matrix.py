@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from backend_helpers import (
+from tests.support.backend import (
     CONN_ENV,
     first_event,
     load_join,
@@ -24,14 +24,14 @@ from backend_helpers import (
     wait_for_job,
     write_pre_mt,
 )
-from conftest import free_port
+from tests.support.net import free_port
 
 from chronon_airflow import naming, warehouse
 from chronon_airflow.backend.http import HttpModelBackend
 from chronon_airflow.backend.idempotency import idempotency_key
 from chronon_airflow.backend.interface import BackendError
-from chronon_airflow.reference_backend.jobs import date_range
-from chronon_airflow.reference_backend.store import Store
+from chronon_reference_backend.jobs import date_range
+from chronon_reference_backend.store import Store
 
 QR = "search/query_relevance.v1"
 JOIN = load_join(QR)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backend_helpers import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
-from conftest import free_port
+from tests.support.backend import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
+from tests.support.net import free_port
 
 from chronon_airflow.render.dags import END_DS, START_DS
 
@@ -143,7 +143,7 @@ def test_secrets_never_in_logs_xcom_rendered_templates_or_page(tmp_path, airflow
         assert states == dict.fromkeys(["register_model", "register_transform", "submit", "wait"], "success"), states
 
         # The backend got the params verbatim (secrets and unrendered Jinja): its stored model matches.
-        from chronon_airflow.reference_backend.store import Store
+        from chronon_reference_backend.store import Store
 
         assert Store(b.home / "backend.sqlite3").has_model(module.model)
 

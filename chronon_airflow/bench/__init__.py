@@ -1,4 +1,0 @@
-"""Scale benchmarks (issue 7): a synthetic compiled-repo generator and the ``make bench`` harness.
-
-``python -m chronon_airflow.bench --help`` runs the harness; :mod:`.generator` writes a repo.
-"""

@@ -1,0 +1,12 @@
+"""The local demo stack: real Airflow 3 processes (``airflow standalone``), the reference model
+backend and an SMTP sink, started from one workspace and stopped by PID.
+
+* :mod:`.stack` starts, finds and stops the processes (one state file of PIDs per workspace);
+* :mod:`.client` talks to Airflow's REST API v2 (JWT from the simple auth manager);
+* :mod:`.mail` is the SMTP sink that keeps every message as a file;
+* :mod:`.summary` reads the parquet warehouse back;
+* :mod:`.run` is ``make demo``: start, trigger, follow, summarise (``python -m chronon_demo``).
+
+The end-to-end and browser tests use the same :class:`~.stack.Stack`, so there is one
+implementation of process orchestration.
+"""

@@ -1,0 +1,416 @@
+"""Start, find and stop the local stack: ``airflow standalone`` (api-server, scheduler,
+dag-processor, triggerer; SQLite + LocalExecutor), the reference model backend and, unless a test
+brings its own, an SMTP sink.
+
+Every process is started in its own session (its own process group) with the marker
+``CHRONON_DEMO_STACK_ID=<uuid>`` in its environment, which all its descendants inherit. The PIDs
+(with their start times, so a recycled PID is never taken for ours) go to
+``<workspace>/stack.json``. :meth:`Stack.stop` ends exactly those processes: each recorded PID
+whose start time matches, its descendants, and any process that carries this stack's marker (a
+descendant re-parented to init by a daemonising child). Nothing is ever looked up by name.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import psutil
+
+from chronon_airflow import settings
+from chronon_reference_backend.process import free_port  # noqa: F401  (re-exported for the demo's callers)
+
+MARKER = "CHRONON_DEMO_STACK_ID"
+STATE_FILE = "stack.json"
+DEFAULT_WORKSPACE = settings.PROJECT_ROOT / ".chronon" / "demo"
+ADMIN_USER = "admin"
+
+Printer = Callable[[str], None]
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class AlreadyRunning(StackError):
+    def __init__(self, state: dict[str, Any]):
+        self.state = state
+        pids = ", ".join(str(p["pid"]) for p in state.get("processes", []))
+        super().__init__(f"a stack is already running from {state.get('workspace')} "
+                         f"(UI {state.get('ui_url')}, PIDs {pids})")
+
+
+@dataclass
+class StackConfig:
+    workspace: Path = DEFAULT_WORKSPACE
+    repo_path: Path = settings.PROJECT_ROOT / "configs"
+    dags_folder: Path = settings.PROJECT_ROOT / "dags"
+    plugins_folder: Path = settings.PROJECT_ROOT / "plugins"
+    parallelism: int = 4
+    sensor_poke_interval: int = 5
+    batch_job_poll_interval: int = 5
+    # None: start our own SMTP sink process (messages under <workspace>/mail); else a port on
+    # 127.0.0.1 where the caller already runs an SMTP server.
+    smtp_port: int | None = None
+    enable_backend_admin: bool = False
+    email_from: str = "chronon-airflow@localhost"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    def __init__(self, config: StackConfig, log: Printer = _print):
+        self.config = config
+        self.log = log
+        self.workspace = Path(config.workspace).resolve()
+        self.state: dict[str, Any] = {}
+
+    # -- layout ------------------------------------------------------------------------------
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.workspace / "airflow"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.workspace / "warehouse"
+
+    @property
+    def backend_home(self) -> Path:
+        return self.workspace / "backend"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.workspace / "mail"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.workspace / "logs"
+
+    @property
+    def state_path(self) -> Path:
+        return self.workspace / STATE_FILE
+
+    @property
+    def ui_url(self) -> str:
+        return self.state["ui_url"]
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.state['ports']['backend']}"
+
+    @property
+    def password(self) -> str:
+        return self.state["password"]
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.rename(self.state_path)
+
+    @staticmethod
+    def read_state(workspace: Path) -> dict[str, Any] | None:
+        path = Path(workspace) / STATE_FILE
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _alive(record: dict[str, Any]) -> psutil.Process | None:
+        """The recorded process if it still runs and is the one we started (same start time)."""
+        try:
+            p = psutil.Process(record["pid"])
+            if abs(p.create_time() - record["create_time"]) > 1.0 or p.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return p
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+    @classmethod
+    def running_state(cls, workspace: Path) -> dict[str, Any] | None:
+        """The state of the stack started from ``workspace`` if any of its processes still runs."""
+        state = cls.read_state(workspace)
+        if state and any(cls._alive(r) for r in state.get("processes", [])):
+            return state
+        return None
+
+    # -- environment ---------------------------------------------------------------------------
+
+    def _base_env(self) -> dict[str, str]:
+        """This process's environment without any Airflow/Chronon setting (a test session sets
+        its own AIRFLOW_HOME etc.), with the venv's bin first on PATH (airflow, spark-submit)."""
+        env = {k: v for k, v in os.environ.items()
+               if not (k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CHRONON_"))
+                       or k in ("AIRFLOW_HOME", "AIRFLOW_CONFIG", "PYTEST_CURRENT_TEST"))}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["PYTHONUNBUFFERED"] = "1"
+        env[MARKER] = self.state["id"]
+        env["CHRONON_WAREHOUSE"] = str(self.warehouse)
+        return env
+
+    def airflow_env(self) -> dict[str, str]:
+        c, ports = self.config, self.state["ports"]
+        api = f"http://127.0.0.1:{ports['api']}"
+        env = self._base_env()
+        env.update({
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(Path(c.dags_folder).resolve()),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(Path(c.plugins_folder).resolve()),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(c.parallelism),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+            "AIRFLOW__CORE__FERNET_KEY": self.state["fernet_key"],
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(ports["api"]),
+            "AIRFLOW__API__BASE_URL": api,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+            # One secret for every component: the scheduler signs task tokens the API server checks.
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.state["jwt_secret"],
+            "AIRFLOW__CORE__AUTH_MANAGER":
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.airflow_home / "passwords.json"),
+            # chronon-airflow ([chronon] settings, see chronon_airflow/settings.py)
+            "AIRFLOW__CHRONON__REPO_PATH": str(Path(c.repo_path).resolve()),
+            "AIRFLOW__CHRONON__WAREHOUSE": str(self.warehouse),
+            "AIRFLOW__CHRONON__ENGINE": "local",
+            "AIRFLOW__CHRONON__CATALOG": "local",
+            "AIRFLOW__CHRONON__SPARK_CONN_ID": "chronon_spark",
+            "AIRFLOW__CHRONON__SENSOR_POKE_INTERVAL": str(c.sensor_poke_interval),
+            "AIRFLOW__CHRONON__BATCH_JOB_POLL_INTERVAL": str(c.batch_job_poll_interval),
+            "AIRFLOW__CHRONON__SMTP_CONN_ID": "smtp_default",
+            "AIRFLOW__CHRONON__EMAIL_FROM": c.email_from,
+            "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE": json.dumps({
+                "conn_type": "chronon_model_backend", "host": "127.0.0.1", "port": ports["backend"],
+                "schema": "http"}),
+            "AIRFLOW_CONN_CHRONON_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]",
+                                                      "extra": {"deploy-mode": "client"}}),
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+                "conn_type": "smtp", "host": "127.0.0.1", "port": ports["smtp"],
+                "extra": {"from_email": c.email_from, "disable_tls": True, "disable_ssl": True,
+                          "timeout": 10, "retry_limit": 2}}),
+        })
+        env.update(c.extra_env)
+        return env
+
+    # -- start -----------------------------------------------------------------------------------
+
+    def reset_workspace(self) -> None:
+        """Remove the previous run's data (refuses while that stack still runs)."""
+        running = self.running_state(self.workspace)
+        if running:
+            raise AlreadyRunning(running)
+        for sub in (self.airflow_home, self.warehouse, self.backend_home, self.mail_dir, self.logs_dir):
+            shutil.rmtree(sub, ignore_errors=True)
+        self.state_path.unlink(missing_ok=True)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs_dir / f"{name}.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env=env, cwd=str(settings.PROJECT_ROOT), start_new_session=True)
+        p = psutil.Process(proc.pid)
+        self.state["processes"].append({"name": name, "pid": proc.pid, "pgid": os.getpgid(proc.pid),
+                                        "create_time": p.create_time(), "argv": argv, "log": str(log_path)})
+        self._save()
+        self.log(f"  started {name:<9} pid {proc.pid:<7} log {log_path}")
+
+    def start(self) -> None:
+        """Start every process (returns at once; see :meth:`wait_ready`)."""
+        running = self.running_state(self.workspace)
+        if running:
+            raise AlreadyRunning(running)
+        self.state = self.new_state()
+        c = self.config
+        for d in (self.airflow_home, self.warehouse, self.backend_home, self.mail_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        # The simple auth manager keeps its users' passwords in this file; written before start,
+        # the login is known (and never printed by Airflow).
+        pw_file = self.airflow_home / "passwords.json"
+        pw_file.write_text(json.dumps({ADMIN_USER: self.state["password"]}) + "\n")
+        pw_file.chmod(0o600)
+        self._save()
+
+        bin_dir = Path(sys.executable).parent
+        try:
+            if c.smtp_port is None:
+                self._spawn("smtp", [sys.executable, "-m", "chronon_demo.mail", "--host", "127.0.0.1",
+                                     "--port", str(self.state["ports"]["smtp"]), "--dir", str(self.mail_dir)],
+                            self._base_env())
+            backend = [str(bin_dir / "chronon-airflow"), "backend", "serve", "--host", "127.0.0.1",
+                       "--port", str(self.state["ports"]["backend"]), "--home", str(self.backend_home),
+                       "--warehouse", str(self.warehouse), "--repo", str(Path(c.repo_path).resolve())]
+            if c.enable_backend_admin:
+                backend.append("--enable-admin")
+            self._spawn("backend", backend, self._base_env())
+            self._spawn("airflow", [str(bin_dir / "airflow"), "standalone"], self.airflow_env())
+        except BaseException:
+            self.stop()
+            raise
+
+    def new_state(self) -> dict[str, Any]:
+        """Fresh ports and secrets for a start (nothing is started or written)."""
+        c = self.config
+        ports: set[int] = set()
+        state = {
+            "id": uuid.uuid4().hex,
+            "workspace": str(self.workspace),
+            "started_at": time.time(),
+            "ports": {"api": free_port(avoid=ports), "backend": free_port(avoid=ports),
+                      "smtp": c.smtp_port or free_port(avoid=ports)},
+            "password": secrets.token_urlsafe(12),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "processes": [],
+        }
+        state["ui_url"] = f"http://127.0.0.1:{state['ports']['api']}"
+        state["user"] = ADMIN_USER
+        return state
+
+    # -- readiness -----------------------------------------------------------------------------------
+
+    def _check_processes(self) -> None:
+        for record in self.state["processes"]:
+            if not self._alive(record):
+                raise StackError(f"{record['name']} (pid {record['pid']}) exited; last log lines:\n"
+                                 + tail(Path(record["log"])))
+
+    def wait_ready(self, timeout: float = 240.0) -> None:
+        """Until the backend answers /healthz and Airflow's scheduler, dag-processor and triggerer
+        report healthy; prints each component as it comes up."""
+        deadline = time.monotonic() + timeout
+        up: set[str] = set()
+        wanted = {"backend", "api-server", "metadatabase", "scheduler", "dag_processor", "triggerer"}
+        if self.config.smtp_port is None:
+            wanted.add("smtp")
+        t0 = time.monotonic()
+        with httpx.Client(timeout=5) as http:
+            while True:
+                self._check_processes()
+                now_up: set[str] = set()
+                if "smtp" in wanted and _port_open(self.state["ports"]["smtp"]):
+                    now_up.add("smtp")
+                try:
+                    if http.get(f"{self.backend_url}/healthz").status_code == 200:
+                        now_up.add("backend")
+                except httpx.HTTPError:
+                    pass
+                try:
+                    r = http.get(f"{self.ui_url}/api/v2/monitor/health")
+                    if r.status_code == 200:
+                        now_up.add("api-server")
+                        for comp, info in r.json().items():
+                            if isinstance(info, dict) and info.get("status") == "healthy":
+                                now_up.add(comp)
+                except (httpx.HTTPError, ValueError):
+                    pass
+                for comp in sorted(now_up - up):
+                    self.log(f"  [{time.monotonic() - t0:5.0f}s] {comp} is up")
+                up |= now_up
+                if wanted <= now_up:
+                    return
+                if time.monotonic() > deadline:
+                    raise StackError(f"not ready after {timeout:.0f}s: waiting for {sorted(wanted - now_up)}; "
+                                     f"see the logs in {self.logs_dir}")
+                time.sleep(1.0)
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _members(state: dict[str, Any]) -> list[psutil.Process]:
+        """Every live process of the stack: recorded PIDs (start time checked), their
+        descendants, and processes carrying the stack's marker in their environment."""
+        found: dict[int, psutil.Process] = {}
+        for record in state.get("processes", []):
+            p = Stack._alive(record)
+            if p is None:
+                continue
+            found[p.pid] = p
+            try:
+                for child in p.children(recursive=True):
+                    found[child.pid] = child
+            except psutil.NoSuchProcess:
+                pass
+        stack_id = state.get("id")
+        if stack_id:
+            me = os.getpid()
+            for p in psutil.process_iter():
+                if p.pid in found or p.pid == me:
+                    continue
+                try:
+                    if p.environ().get(MARKER) == stack_id:
+                        found[p.pid] = p
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+                    continue
+        return list(found.values())
+
+    @classmethod
+    def stop_state(cls, state: dict[str, Any], log: Printer = _print, grace: float = 20.0) -> int:
+        """SIGTERM every process of the stack, SIGKILL what is left after ``grace`` seconds.
+        Returns how many processes were signalled."""
+        procs = cls._members(state)
+        if not procs:
+            return 0
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=grace)
+        # Children forked while we waited (a task starting during shutdown) are caught here.
+        late = [p for p in cls._members(state) if p.pid not in {q.pid for q in procs}]
+        for p in alive + late:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive + late, timeout=5)
+        if alive:
+            log(f"  killed {len(alive)} process(es) that ignored SIGTERM for {grace:.0f}s")
+        return len(procs) + len(late)
+
+    def stop(self) -> int:
+        state = self.state or self.read_state(self.workspace) or {}
+        n = self.stop_state(state, self.log)
+        if state:
+            state["stopped_at"] = time.time()
+            self.state = state
+            self._save()
+        return n
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
