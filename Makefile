@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps test demo demo-stop bench clean
+.PHONY: install system-deps test demo demo-distributed demo-stop bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The browser checks need Debian's Chromium and the compose check Debian's docker-compose:
-# installed here when missing (root or sudo), so `make test` alone goes from clone to green.
+# The browser checks need Debian's Chromium, the compose check Debian's docker-compose and the
+# distributed topology (make demo-distributed, tests/e2e/test_distributed.py) Debian's redis-server
+# (PostgreSQL 15 comes with the machine): installed here when missing (root or sudo), so
+# `make test` alone goes from clone to green.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! command -v docker-compose >/dev/null 2>&1; then \
+	@if [ ! -x /usr/bin/chromium ] || ! command -v docker-compose >/dev/null 2>&1 || [ ! -x /usr/bin/redis-server ]; then \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium docker-compose \
-	    || echo "could not install chromium/docker-compose: the browser and compose checks will say so"; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium docker-compose redis-server \
+	    || echo "could not install chromium/docker-compose/redis-server: the browser, compose and distributed checks will say so"; \
 	fi
 
 test: $(STAMP) system-deps
@@ -32,7 +34,12 @@ test: $(STAMP) system-deps
 demo: $(STAMP)
 	$(BIN)/python -m chronon_demo run
 
-# Stops exactly the processes `make demo` started (PIDs in .chronon/demo/stack.json).
+# The same main job on the distributed topology (chronon_demo/distributed.py): CeleryExecutor on
+# Redis with one worker per queue, PostgreSQL, a Spark standalone cluster; all on loopback.
+demo-distributed: $(STAMP) system-deps
+	$(BIN)/python -m chronon_demo run --distributed
+
+# Stops exactly the processes `make demo` or `make demo-distributed` started (PIDs in .chronon/demo/stack.json).
 demo-stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m chronon_demo stop; else echo 'no .venv: nothing to stop'; fi
 

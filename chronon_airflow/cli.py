@@ -1,20 +1,24 @@
 """``chronon-airflow`` command line.
 
-Exit codes: 0 ok, 1 config errors (the plan of the good configs is still printed), 2 usage error.
+Exit codes: 0 ok, 1 config errors (the plan of the good configs is still printed), 2 usage error;
+``plan --diff``: 3 when the change alters the plan (see :func:`cmd_plan_diff`).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from chronon_airflow import settings
-from chronon_airflow.config import load_repo
-from chronon_airflow.plan import build_plan
+from chronon_airflow.exceptions import InvalidConfig
 
 EXIT_OK, EXIT_CONFIG_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_CHANGES = 3  # plan --diff: the repo change changes what Airflow runs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,10 +33,17 @@ def _repo_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
+    """The repo and its plan for this process's deployment (``[chronon]`` settings from the
+    environment or airflow.cfg, and the Spark connection), exactly as the DAG file builds them."""
+    from chronon_airflow.plan.load import load_plan
+
     root = args.repo or settings.repo_path()
     if not root.is_dir():
         raise SystemExit(_usage(f"--repo {root} is not a directory"))
-    return load_repo(root)
+    try:
+        return load_plan(root)
+    except InvalidConfig as e:
+        raise SystemExit(_usage(f"{e.field}: {e.message}" if e.field else e.message)) from None
 
 
 def _usage(message: str) -> int:
@@ -41,8 +52,11 @@ def _usage(message: str) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    repo = _load(args)
-    plan = build_plan(repo)
+    if args.diff is not None:
+        return cmd_plan_diff(args)
+    if args.exit_zero:
+        raise SystemExit(_usage("--exit-zero only applies to plan --diff"))
+    repo, plan = _load(args)
     if args.json:
         json.dump(plan.to_dict(), sys.stdout, indent=2)
         print()
@@ -60,20 +74,178 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print(f"  writes: {', '.join(d.writes)}")
         for e in plan.errors:
             print(f"error: {e}", file=sys.stderr)
+        for w in plan.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     return EXIT_CONFIG_ERRORS if plan.errors else EXIT_OK
 
 
+# -- plan --diff ----------------------------------------------------------------------------------
+
+GIT_SIDE = "git:"
+# Variables that would point git at another repository than the one holding --repo (set in hooks).
+_GIT_REPO_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_NAMESPACE")
+
+
+def cmd_plan_diff(args: argparse.Namespace) -> int:
+    """``plan --diff OLD [NEW]``: what the change from repo OLD to repo NEW (default: the ``--repo``
+    folder) does to Airflow. A side is a repo folder or ``git:<rev>``, the ``--repo`` folder at that
+    git revision. Both sides are planned for the same deployment, so only the repo change shows.
+
+    Exit codes: 0 no change to Airflow, 3 changes, 1 the NEW side has config errors (before 3),
+    2 usage error; ``--exit-zero``: 0 unless a usage error."""
+    from chronon_airflow.plan.diff import diff_plans, format_text, replace_root
+    from chronon_airflow.plan.load import load_plan
+
+    if len(args.diff) > 2:
+        raise SystemExit(_usage("--diff takes OLD [NEW]: one or two repo folders or git:<rev>"))
+    repo = args.repo or settings.repo_path()
+    specs = [*args.diff, None][:2]  # None: the --repo folder as it is
+    with tempfile.TemporaryDirectory(prefix="chronon-plan-diff-") as tmp:
+        sides = [_diff_side(spec, repo, Path(tmp) / name) for spec, name in zip(specs, ("old", "new"))]
+        deployment = _deployment()
+        docs, plans = [], []
+        for side in sides:
+            try:
+                loaded, plan = load_plan(side["root"], deployment)
+            except InvalidConfig as e:
+                raise SystemExit(_usage(f"{e.field}: {e.message}" if e.field else e.message)) from None
+            # spark-submit argv holds absolute conf paths: compare both sides relative to their root.
+            docs.append(replace_root(plan.to_dict(), loaded.root))
+            plans.append(plan)
+    diff = diff_plans(*docs)
+    old, new = sides
+    if args.json:
+        out = {"old": {k: old[k] for k in ("repo", "revision", "commit")},
+               "new": {k: new[k] for k in ("repo", "revision", "commit")}, **diff}
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        sys.stdout.write(format_text(diff, old["label"], new["label"]))
+        for e in plans[1].errors:
+            print(f"error: {e}", file=sys.stderr)
+    if args.exit_zero:
+        return EXIT_OK
+    if plans[1].errors:
+        return EXIT_CONFIG_ERRORS
+    return EXIT_CHANGES if diff["changed"] else EXIT_OK
+
+
+def _deployment():
+    """This process's deployment, resolved once for both sides of a diff."""
+    from chronon_airflow.deployment import resolve_deployment
+
+    try:
+        return resolve_deployment()
+    except InvalidConfig as e:
+        raise SystemExit(_usage(f"{e.field}: {e.message}" if e.field else e.message)) from None
+
+
+def _diff_side(spec: str | None, repo: Path, dest: Path) -> dict:
+    """One side of a diff: ``{"root", "label", "repo", "revision", "commit"}``; a ``git:<rev>``
+    side is written to ``dest`` first."""
+    if spec is None or not spec.startswith(GIT_SIDE):
+        root = repo if spec is None else Path(spec).expanduser()
+        if not root.is_dir():
+            raise SystemExit(_usage(f"{'--repo ' if spec is None else ''}{root} is not a directory"))
+        return {"root": root, "label": str(spec if spec is not None else root), "repo": str(root.resolve()),
+                "revision": None, "commit": None}
+    rev = spec[len(GIT_SIDE):]
+    if not rev or rev.startswith("-") or any(ord(c) < 32 or ord(c) == 127 for c in rev):
+        raise SystemExit(_usage(f"{spec!r}: not a git revision"))
+    if not repo.is_dir():
+        raise SystemExit(_usage(f"--repo {repo} is not a directory"))
+    commit = _checkout(repo, rev, dest)
+    return {"root": dest, "label": f"{spec} ({commit[:12]})", "repo": str(repo.resolve()), "revision": rev,
+            "commit": commit}
+
+
+def _git(cwd: Path, *argv: str, stdin: bytes | None = None) -> bytes:
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_REPO_ENV}
+    try:
+        out = subprocess.run(["git", "-C", str(cwd), *argv], input=stdin, capture_output=True, env=env,
+                             check=False)
+    except FileNotFoundError:
+        raise SystemExit(_usage("git:<rev> needs git, which is not installed")) from None
+    if out.returncode != 0:
+        message = out.stderr.decode(errors="replace").strip().splitlines()
+        raise _GitError(message[-1] if message else f"git {argv[0]} failed")
+    return out.stdout
+
+
+class _GitError(Exception):
+    pass
+
+
+def _checkout(repo: Path, rev: str, dest: Path) -> str:
+    """Write the files of folder ``repo`` as they are at git revision ``rev`` to ``dest``; the commit."""
+    try:
+        top = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    except _GitError as e:
+        raise SystemExit(_usage(f"--repo {repo} is not in a git work tree ({e})")) from None
+    try:
+        prefix = repo.resolve().relative_to(top).as_posix()
+    except ValueError:
+        raise SystemExit(_usage(f"--repo {repo} is not inside its git work tree {top}")) from None
+    try:
+        commit = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except _GitError:
+        commit = ""
+    if not commit:
+        raise SystemExit(_usage(f"git:{rev}: no such revision in {top}"))
+    pathspec = [] if prefix == "." else ["--", prefix]
+    try:
+        listing = _git(top, "--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", commit, *pathspec)
+    except _GitError as e:
+        raise SystemExit(_usage(f"git:{rev}: {e}")) from None
+    entries = []  # (mode, object id, path relative to the repo folder)
+    for record in filter(None, listing.split(b"\0")):
+        meta, _, name = record.partition(b"\t")
+        mode, kind, oid = meta.decode().split()
+        if kind != "blob":  # a submodule: not part of a compiled repo
+            continue
+        path = name.decode("utf-8", errors="surrogateescape")
+        rel = path if prefix == "." else path[len(prefix) + 1:] if path.startswith(prefix + "/") else None
+        parts = rel.split("/") if rel else []
+        if not parts or any(p in ("", ".", "..") for p in parts):
+            continue
+        entries.append((mode, oid, rel))
+    if not entries:
+        raise SystemExit(_usage(f"git:{rev}: {prefix} has no files at {commit[:12]}"))
+    try:
+        blobs = _git(top, "cat-file", "--batch", stdin="".join(f"{oid}\n" for _, oid, _ in entries).encode())
+    except _GitError as e:
+        raise SystemExit(_usage(f"git:{rev}: {e}")) from None
+    dest.mkdir(parents=True)
+    pos = 0
+    for mode, oid, rel in entries:
+        header_end = blobs.index(b"\n", pos)
+        _oid, _kind, size = blobs[pos:header_end].decode().split()
+        start = header_end + 1
+        data = blobs[start:start + int(size)]
+        pos = start + int(size) + 1
+        target = dest.joinpath(*rel.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "120000":
+            os.symlink(os.fsdecode(data), target)
+        else:
+            target.write_bytes(data)
+    return commit
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    repo = _load(args)
+    repo, plan = _load(args)
     # The plan's errors: the loader's plus what only planning finds (a value that may not reach a
     # spark-submit command line), i.e. exactly the list the chronon.config_errors DAG shows.
-    errors = build_plan(repo).errors
+    errors = plan.errors
     for e in errors:
         print(str(e))
+    for w in plan.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     for warning in backend_warnings(repo):
         print(f"warning: {warning}", file=sys.stderr)
     bad = {e.path for e in errors}
-    n_confs = sum(1 for c in (*repo.joins.values(), *repo.group_bys.values()) if c.path not in bad)
+    n_confs = sum(1 for c in repo.configs() if c.path not in bad)
     print(f"{n_confs} configs ok, {len(errors)} errors", file=sys.stderr)
     return EXIT_CONFIG_ERRORS if errors else EXIT_OK
 
@@ -102,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="print the DAGs generated from a compiled Chronon repo")
     _repo_arg(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON (a stable contract)")
+    p.add_argument("--diff", nargs="+", metavar=("OLD", "NEW"), default=None,
+                   help="show what changing repo OLD into NEW (default: --repo) does to the DAGs; each is a "
+                        "repo folder or git:<rev> (--repo at that git revision). Exit 0 no change, 3 changes, "
+                        "1 config errors in NEW")
+    p.add_argument("--exit-zero", action="store_true", help="with --diff: exit 0 unless a usage error")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("validate", help="check a compiled Chronon repo: one line per error, path: field: message")
     _repo_arg(p)
@@ -124,11 +301,30 @@ def _extensions() -> list:
 
     modules = [cli_backend]
     for ep in sorted(entry_points(group=EXTENSION_GROUP), key=lambda e: e.name):
+        if not _extra_installed(ep):
+            continue
         try:
             modules.append(ep.load())
         except ImportError:  # a tool whose extra's dependencies are missing: its commands are absent
             continue
     return modules
+
+
+def _extra_installed(ep) -> bool:
+    """Every requirement of the extra named like the entry point (``backend``, ``engine``) is
+    installed. The tool packages ship in the wheel either way and import their dependencies only
+    when a command runs, so loading the entry point alone proves nothing."""
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+
+    marker = f'extra == "{ep.name}"'
+    for req in (ep.dist.requires or []) if ep.dist is not None else []:
+        if marker in req:
+            try:
+                version(re.match(r"[A-Za-z0-9._-]+", req).group())
+            except PackageNotFoundError:
+                return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,9 @@
-"""Which partitions (``ds`` values) a DAG run covers. Pure: no Airflow import.
+"""Daily partitions (``ds``): the package's one module for parsing, shifting and ranging them, and
+which partitions a DAG run covers. Pure: no Airflow import.
+
+A ds is a zero-padded ``YYYY-MM-DD`` string between :data:`MIN_DS` and :data:`MAX_DS`; a range is
+at most ``[chronon] max_range_days`` partitions (default :data:`MAX_RANGE_DAYS`). The loader, the
+Spark job description, the sensors, the macros and the tools all check dates through here.
 
 A scheduled or backfill run covers the one ds of its data interval. A manual run takes the
 ``start_ds`` / ``end_ds`` params. An asset-triggered run takes the range that the upstream run
@@ -8,27 +13,54 @@ logical date, so ``ds`` alone is never enough.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Iterable, Mapping
 
-# A manual range longer than this is almost surely a typo (10 years of partitions).
+from chronon_airflow.exceptions import InvalidRange
+
+# A range longer than this is almost surely a typo (10 years of partitions); [chronon]
+# max_range_days overrides it.
 MAX_RANGE_DAYS = 3660
+# Dates a partition may have: anything else in a config or a run's params is a typo.
+MIN_DS, MAX_DS = dt.date(1970, 1, 1), dt.date(2200, 12, 31)
+_DS = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# The historical name of InvalidRange, kept for callers that catch it.
+PartitionRangeError = InvalidRange
 
 
-class PartitionRangeError(ValueError):
-    pass
-
-
-def parse_ds(value: Any, what: str) -> dt.date:
+def parse_ds(value: Any, what: str = "ds") -> dt.date:
+    """A ``datetime``/``date`` as is, or a zero-padded ``YYYY-MM-DD`` string within the bounds."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if not isinstance(value, str) or len(value) != 10:
-        raise PartitionRangeError(f"{what} = {value!r} is not a YYYY-MM-DD date")
+    if not isinstance(value, str) or not _DS.fullmatch(value):
+        raise InvalidRange(f"{what} = {value!r} is not a YYYY-MM-DD date")
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        raise PartitionRangeError(f"{what} = {value!r} is not a YYYY-MM-DD date") from None
+        raise InvalidRange(f"{what} = {value!r} is not a YYYY-MM-DD date") from None
+    if not MIN_DS <= day <= MAX_DS:
+        raise InvalidRange(f"{what} = {value!r} is outside {MIN_DS}..{MAX_DS}")
+    return day
+
+
+def check_ds(value: Any, what: str = "ds") -> str:
+    """``value`` itself when it is a valid ds string (see :func:`parse_ds`), else :class:`InvalidRange`."""
+    if not isinstance(value, str):
+        raise InvalidRange(f"{what} = {value!r} is not a YYYY-MM-DD date")
+    parse_ds(value, what)
+    return value
+
+
+def max_range_days() -> int:
+    from chronon_airflow import settings
+
+    try:
+        return max(1, int(settings.get("max_range_days") or MAX_RANGE_DAYS))
+    except ValueError:
+        return MAX_RANGE_DAYS
 
 
 def ds_argument(value: str) -> str:
@@ -37,17 +69,21 @@ def ds_argument(value: str) -> str:
 
     try:
         parse_ds(value, "date")
-    except PartitionRangeError:
+    except InvalidRange:
         raise argparse.ArgumentTypeError(f"{value!r} is not a YYYY-MM-DD date") from None
     return value
 
 
-def check_range(start: Any, end: Any) -> tuple[str, str]:
+def check_range(start: Any, end: Any, limit: int | None = None) -> tuple[str, str]:
+    """``(start, end)`` as ds strings: both valid, ``start <= end``, at most ``limit`` partitions
+    (default ``[chronon] max_range_days``)."""
     s, e = parse_ds(start, "start_ds"), parse_ds(end, "end_ds")
     if s > e:
-        raise PartitionRangeError(f"start_ds {s} is after end_ds {e}")
-    if (e - s).days >= MAX_RANGE_DAYS:
-        raise PartitionRangeError(f"{s}..{e} spans {(e - s).days + 1} partitions, more than {MAX_RANGE_DAYS}")
+        raise InvalidRange(f"start_ds {s} is after end_ds {e}")
+    limit = limit or max_range_days()
+    if (e - s).days >= limit:
+        raise InvalidRange(f"{s}..{e} spans {(e - s).days + 1} partitions, more than {limit} "
+                           "([chronon] max_range_days)")
     return s.isoformat(), e.isoformat()
 
 
@@ -90,7 +126,7 @@ def resolve_range(
     if moment is not None:
         ds = parse_ds(moment, "data_interval_start").isoformat()
         return ds, ds
-    raise PartitionRangeError(
+    raise InvalidRange(
         "this run has no start_ds/end_ds params, no asset event with a partition range and no logical date: "
         "trigger it with start_ds and end_ds"
     )

@@ -52,5 +52,6 @@ def get_provider_info() -> dict:
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.hooks.model_backend"]}],
         "operators": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.operators.model_backend"]}],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.sensors.model_batch_job"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.triggers.model_batch_job"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.triggers.model_batch_job",
+                                                                         "chronon_airflow.triggers.partition"]}],
     }

@@ -1,15 +1,18 @@
-"""Deployment settings of chronon-airflow.
+"""Deployment settings of chronon-airflow: ``[chronon] <key>``.
 
 Each setting is read from the environment variable ``AIRFLOW__CHRONON__<KEY>`` (the name Airflow
-itself uses for ``[chronon] <key>`` in airflow.cfg), then from Airflow's config when Airflow is
-already loaded in this process, then from the default here. This module never imports Airflow, so
-the pure layers (config, plan) can use it.
+itself gives ``[chronon] <key>``), then from the ``[chronon]`` section of Airflow's config file
+(``$AIRFLOW_CONFIG``, else ``$AIRFLOW_HOME/airflow.cfg``, else ``~/airflow/airflow.cfg``), then from
+the default here. The file is read by this module itself, so a value is the same in every process
+whether or not Airflow is imported yet (the CLI, the DAG file, a worker) and the pure layers never
+import Airflow. The planner does not read settings: :mod:`chronon_airflow.deployment` resolves them
+once into a frozen object that is passed in.
 """
 from __future__ import annotations
 
+import configparser
 import json
 import os
-import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +49,56 @@ DEFAULTS: dict[str, str] = {
     "batch_job_timeout": "86400",
     # Registration calls in flight at once in a metadata-upload run.
     "registration_concurrency": "16",
+    # The longest partition range (in days) a run may compute; longer ones are refused at trigger time.
+    "max_range_days": "3660",
 }
+
+_FILE_CACHE: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+
+
+def config_file() -> Path:
+    """Airflow's config file, located the way Airflow locates it."""
+    explicit = os.environ.get("AIRFLOW_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
+    return Path(home).expanduser() / "airflow.cfg"
+
+
+def _file_section() -> dict[str, str]:
+    """The ``[chronon]`` section of the config file, re-read only when the file changes."""
+    path = config_file()
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _FILE_CACHE.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+        section = dict(parser["chronon"]) if parser.has_section("chronon") else {}
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        section = {}
+    _FILE_CACHE[str(path)] = (stamp, section)
+    return section
 
 
 def get(key: str, default: str | None = None) -> str:
     env = os.environ.get(f"AIRFLOW__CHRONON__{key.upper()}")
     if env is not None:
         return env
-    if "airflow.configuration" in sys.modules:
-        conf = sys.modules["airflow.configuration"].conf
-        value = conf.get("chronon", key, fallback=None)
-        if value is not None:
-            return value
+    value = _file_section().get(key.lower())
+    if value is not None:
+        return value
     return DEFAULTS.get(key, "") if default is None else default
+
+
+def snapshot() -> dict[str, str]:
+    """Every setting's effective value (the environment and file as they are now)."""
+    return {key: get(key) for key in DEFAULTS}
 
 
 def repo_path() -> Path:

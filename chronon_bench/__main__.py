@@ -1,5 +1,5 @@
-"""``python -m chronon_bench`` (``make bench``): generate the scale repo, run P1–P4, print
-the table; ``--json FILE`` also writes the raw numbers."""
+"""``python -m chronon_bench`` (``make bench``): generate the scale repo, run P1–P4 (P3 with P3b,
+the partition waits), print the table; ``--json FILE`` also writes the raw numbers."""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=d.repeats, help="P1/P2 runs per side (median)")
     p.add_argument("--p3-polls", type=int, default=d.p3_polls)
     p.add_argument("--p3-interval", type=float, default=d.p3_interval)
-    p.add_argument("--parts", default="1234", help="which figures, e.g. 12 or 4")
+    p.add_argument("--parts", default="1234",
+                   help="which figures, e.g. 12 or 4; 3 also runs P3b, b runs P3b alone (no backend)")
     p.add_argument("--work", help="work folder (default: a new temp folder)")
     p.add_argument("--repo", help="use this compiled repo instead of generating one")
     p.add_argument("--json", help="write the raw results here")

@@ -1,4 +1,5 @@
-"""The ``make bench`` harness: P1 parse, P2 task-start parse, P3 deferred polling, P4 registration.
+"""The ``make bench`` harness: P1 parse, P2 task-start parse, P3 deferred polling (P3b: partition
+waits), P4 registration.
 
 Each figure is measured in the same run as its baseline. Every subprocess gets a wall-clock bound
 and is stopped by PID; the reference backend is started on a free loopback port and stopped at the
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from chronon_bench import generator
 from chronon_demo.stack import free_port
+from chronon_airflow.catalogs.local import LocalWarehouseCatalog
 from chronon_airflow.plan import dag_id
 from chronon_airflow.plan.model import JOIN_BACKFILL
 
@@ -112,10 +114,10 @@ def run_probe(dag_file: Path, env: dict[str, str], timeout: float) -> dict[str, 
 
 def baseline_spec(repo: Path) -> list[dict[str, Any]]:
     """dag_ids, task_ids and edges of the chronon plan (the same build_plan the DAG file uses)."""
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
+    from chronon_airflow.deployment import Deployment
+    from chronon_airflow.plan import load_plan
 
-    plan = build_plan(load_repo(repo))
+    _repo, plan = load_plan(repo, Deployment())  # the structure does not depend on the deployment
     return [{"dag_id": d.dag_id, "tasks": [{"task_id": t.task_id, "upstream": list(t.upstream)} for t in d.tasks]}
             for d in plan.dags]
 
@@ -295,6 +297,123 @@ def p3(backend: BackendProcess, repo: Path, scale: Scale, log=print) -> Result:
     return res
 
 
+# --- P3b ---------------------------------------------------------------------------------------
+
+
+class CountingLocalCatalog(LocalWarehouseCatalog):
+    """The local catalog, counting its checks: P3b's poll count (the triggers find it by this
+    dotted path, as they would a deployment's custom catalog)."""
+
+    checks = 0
+
+    def missing_partitions(self, *args: Any, **kwargs: Any) -> list[str]:
+        type(self).checks += 1
+        return super().missing_partitions(*args, **kwargs)
+
+    async def amissing_partitions(self, *args: Any, **kwargs: Any) -> list[str]:
+        type(self).checks += 1
+        return await super().amissing_partitions(*args, **kwargs)
+
+
+P3B_CATALOG = f"{__name__}.CountingLocalCatalog"
+
+
+def p3b_warehouse(root: Path, tables: int, days: int, last_ds: str) -> None:
+    """``tables`` tables with ``days`` committed partitions up to the day before ``last_ds`` (every
+    fifth one partitioned by ``dt`` with an ``hr=00:00`` sub-partition): the waited-for ones are absent."""
+    from chronon_airflow import warehouse
+    from chronon_airflow.partitions import ds_add
+
+    for t in range(tables):
+        column, subs = ("dt", {"hr": "00:00"}) if t % 5 == 0 else ("ds", None)
+        for d in range(1, days + 1):
+            marker = warehouse.partition_path(root, f"bench_ns.table_{t}", ds_add(last_ds, -d), column, subs)
+            marker.mkdir(parents=True, exist_ok=True)
+            (marker / warehouse.SUCCESS_MARKER).touch()
+
+
+def p3b(work: Path, scale: Scale, log=print) -> Result:
+    """1,000 deferred ChrononPartitionSensors waiting on absent partitions of the local catalog,
+    polling from one asyncio loop (the triggerer), versus poke mode."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from chronon_airflow.sensors.partition import ChrononPartitionSensor
+
+    ds, n, tables = "2024-03-15", scale.triggers, max(1, min(50, scale.triggers))
+    root = work / "p3b_warehouse"
+    p3b_warehouse(root, tables, 30, ds)
+    saved = os.environ.get("AIRFLOW__CHRONON__WAREHOUSE")
+    os.environ["AIRFLOW__CHRONON__WAREHOUSE"] = str(root)  # what the triggers' catalog reads
+
+    def sensor(i: int, deferrable: bool) -> ChrononPartitionSensor:
+        t = i % tables
+        column, subs = ("dt", {"hr": "00:00"}) if t % 5 == 0 else ("ds", None)
+        # A lag of -1..-3 waits for a later, absent partition; the range's own ds is absent too.
+        return ChrononPartitionSensor(task_id=f"wait_{i}", table=f"bench_ns.table_{t}", start_ds=ds, end_ds=ds,
+                                      lag_days=-(i % 4), partition_column=column, subpartitions=subs,
+                                      catalog=P3B_CATALOG, deferrable=deferrable,
+                                      poke_interval=scale.p3_interval, timeout=3600)
+
+    try:
+        # Baseline: poke mode. Each sensor holds a worker slot for the whole wait; measured here is
+        # the CPU of one blocking poke per sensor (catalog, names, stat, log line), in this process.
+        log(f"P3b: {n} blocking pokes (baseline)")
+        sensors = [sensor(i, False) for i in range(n)]
+        c0, w0 = time.process_time(), time.perf_counter()
+        waiting = sum(1 for s in sensors if s.poke({}) is False)
+        poke_cpu, poke_wall = time.process_time() - c0, time.perf_counter() - w0
+        if waiting != n:
+            raise RuntimeError(f"{n - waiting} partitions were present in the poke baseline")
+
+        triggers = []
+        for i in range(n):
+            try:
+                sensor(i, True).execute({})  # returning instead of deferring = a slot held to the end
+            except TaskDeferred as d:
+                triggers.append(d.trigger)
+        log(f"P3b: {len(triggers)} partition triggers polling every {scale.p3_interval} s for "
+            f"{scale.p3_polls} rounds")
+        window = scale.p3_polls * scale.p3_interval
+
+        async def run_all() -> tuple[float, float, int, int]:
+            async def drain(t):
+                async for event in t.run():
+                    return event
+            tasks = [asyncio.ensure_future(drain(t)) for t in triggers]
+            await asyncio.sleep(0.5 + scale.p3_interval)  # the first check of all, not counted
+            start = CountingLocalCatalog.checks
+            c0, w0 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(window)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            count = CountingLocalCatalog.checks - start
+            ended = sum(1 for t in tasks if t.done())
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return cpu, wall, count, ended
+
+        cpu, wall, count, ended = asyncio.run(asyncio.wait_for(run_all(), timeout=window + 300))
+    finally:
+        if saved is None:
+            os.environ.pop("AIRFLOW__CHRONON__WAREHOUSE", None)
+        else:
+            os.environ["AIRFLOW__CHRONON__WAREHOUSE"] = saved
+    if ended or count <= 0:
+        raise RuntimeError(f"{ended} partition triggers ended during P3b ({count} checks counted)")
+    per_poll = cpu / count
+    share_60s = n * per_poll / 60.0  # cores used by n triggers at a 60 s poll interval
+    poke_per = poke_cpu / max(1, n)
+    res = Result(f"P3b {n:,} partition waits", {
+        "triggers": len(triggers), "polls": count, "window_s": wall, "cpu_s": cpu,
+        "cpu_per_poll_ms": per_poll * 1e3, "core_share_at_60s_pct": share_60s * 100,
+        "polls_per_s": count / wall, "worker_slots_held": n - len(triggers), "catalog": "local"},
+        {"pokes": n, "cpu_per_poke_ms": poke_per * 1e3, "wall_s": poke_wall,
+         "core_share_at_60s_pct": n * poke_per / 60.0 * 100, "worker_slots_held": n},
+        share_60s * 100, "<= 5% of a core, 0 slots")
+    res.ok = share_60s <= 0.05 and res.measured["worker_slots_held"] == 0
+    return res
+
+
 # --- P4 ----------------------------------------------------------------------------------------
 
 
@@ -333,13 +452,18 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
     """Generate the repo (unless given), run the chosen figures, return machine + results."""
     work = Path(work or tempfile.mkdtemp(prefix="chronon-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    if repo is None:
+    if repo is None and any(part in parts for part in "1234"):  # P3b alone needs no repo
         repo = work / "repo"
         log(f"generating {scale.joins} joins, {scale.group_bys} chained GroupBys, {scale.teams} teams in {repo}")
         generator.generate(repo, scale.joins, scale.group_bys, scale.teams)
     results: list[Result] = []
     if "1" in parts or "2" in parts:
         results.extend(p1_p2(repo, work, scale, log))
+    if "b" in parts and "3" not in parts:
+        # P3b alone ("--parts b"): partition waits on the local catalog need no backend.
+        os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
+        os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        results.append(p3b(work, scale, log))
     if "3" in parts or "4" in parts:
         # The harness process plays the triggerer / worker: Airflow reads its home from here.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
@@ -353,6 +477,7 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
         try:
             if "3" in parts:
                 results.append(p3(backend, repo, scale, log))
+                results.append(p3b(work, scale, log))
             if "4" in parts:
                 results.append(p4(backend, repo, scale, log))
         finally:
@@ -409,6 +534,13 @@ def table(report: dict[str, Any]) -> str:
             meas = f"parse {_f(m['parse_s'], 3)} s, wall {_f(m['wall_s'])} s, peak RSS {_f(m['peak_rss_mb'], 0)} MB"
             base = f"P1 parse {_f(b['parse_s'])} s"
             ratio = f"{r['ratio']:.3f} (1/{1 / r['ratio']:.0f})"
+        elif name.startswith("P3b"):
+            meas = (f"{m['triggers']} triggers on the {m['catalog']} catalog, {m['polls']} polls in "
+                    f"{_f(m['window_s'], 1)} s: {_f(m['cpu_per_poll_ms'], 3)} ms CPU/poll, "
+                    f"{m['worker_slots_held']} slots held")
+            base = (f"poke mode: {_f(b['cpu_per_poke_ms'], 3)} ms CPU/poke, {_f(b['core_share_at_60s_pct'])}% core "
+                    f"at 60 s, {b['worker_slots_held']} slots held")
+            ratio = f"{r['ratio']:.2f}% of a core at 60 s"
         elif name.startswith("P3"):
             meas = (f"{m['triggers']} triggers, {m['polls']} polls in {_f(m['window_s'], 1)} s: "
                     f"{_f(m['cpu_per_poll_ms'], 3)} ms CPU/poll, {m['worker_slots_held']} slots held")

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--join", default=DEMO_JOIN)
     r.add_argument("--start", default=DEMO_START)
     r.add_argument("--end", default=DEMO_END)
+    r.add_argument("--distributed", action="store_true",
+                   help="the distributed topology: CeleryExecutor (Redis) with one worker per queue, "
+                        "PostgreSQL, a Spark standalone cluster (see chronon_demo/distributed.py)")
     r.add_argument("--foreground", action="store_true",
                    help="after the summary, stay in the foreground and stop everything on Ctrl-C")
     sub.add_parser("stop", help="stop every process the demo started (by PID)")
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         if not state:
             print(f"no demo running from {workspace}")
             return 1
-        print(f"demo running: UI {state['ui_url']} (login {state['user']} / {state['password']})")
+        print(f"demo running ({state.get('topology', 'local')} topology): UI {state['ui_url']} "
+              f"(login {state['user']} / {state['password']})")
         for proc in state["processes"]:
             print(f"  {proc['name']:<8} pid {proc['pid']}  log {proc['log']}")
         return 0
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
-        rc = run_demo(workspace, args.repo.resolve(), args.join, args.start, args.end)
+        rc = run_demo(workspace, args.repo.resolve(), args.join, args.start, args.end,
+                      distributed=args.distributed)
         if args.foreground:
             print("Press Ctrl-C to stop the stack.", flush=True)
             while True:

@@ -44,12 +44,12 @@ class JoinTables:
 
 def join_tables(repo: Path, join: str) -> JoinTables:
     """What the demo reads and writes, from the plan of ``repo``."""
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
+    from chronon_airflow.deployment import Deployment
+    from chronon_airflow.plan import load_plan
 
-    loaded = load_repo(repo)
+    # Only tables and DAG ids are read: any deployment gives the same ones.
+    loaded, plan = load_plan(repo, Deployment())
     conf = loaded.joins[join]
-    plan = build_plan(loaded)
     dag = next(d for d in plan.dags if d.dag_id == join_dag_id(join))
     chained = [d for d in plan.dags if d.kind == "group_by_upload" and d.schedule == f"asset:{conf.output_table}"]
     return JoinTables(join=join, dag_id=dag.dag_id, sources=list(dag.reads), raw_table=conf.raw_join_table,
@@ -128,6 +128,20 @@ class ScheduledRunCanceller:
                          "data has no partitions for it")
 
 
+def placement_table(client: AirflowClient, stack: Stack, runs: list[tuple[str, str]]) -> str:
+    """Per task instance: its queue and the Celery worker that ran it (from TI.hostname: each
+    worker of the distributed topology has its own loopback address)."""
+    rows = [("dag / task", "queue", "worker (hostname)", "state")]
+    for dag_id, run_id in runs:
+        for ti in sorted(client.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or "~"):
+            worker = stack.worker_for_hostname(ti.get("hostname")) if hasattr(stack, "worker_for_hostname") else None
+            where = f"{worker} ({ti.get('hostname')})" if worker else (ti.get("hostname") or "-")
+            rows.append((f"{dag_id.split('.', 2)[-1]} / {ti['task_id']}", ti.get("queue") or "-", where,
+                         ti.get("state") or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows)
+
+
 def find_asset_triggered_run(client: AirflowClient, dag_id: str, source_run_id: str) -> dict[str, Any] | None:
     """The asset-triggered run of ``dag_id`` consuming an event from the run ``source_run_id``."""
     for run in client.dag_runs(dag_id, run_type="asset_triggered"):
@@ -151,11 +165,36 @@ def wait_for_asset_triggered_run(client: AirflowClient, dag_id: str, source_run_
         time.sleep(2.0)
 
 
+def make_stack(config: StackConfig, log: Printer = _print) -> Stack:
+    """The local stack, or the distributed topology for a :class:`~.distributed.DistributedConfig`."""
+    from chronon_demo.distributed import DistributedConfig, DistributedStack
+
+    if isinstance(config, DistributedConfig):
+        return DistributedStack(config, log)
+    return Stack(config, log)
+
+
+def queue_dag_ids(repo: Path, queues: list[str], busy: list[str]) -> dict[str, str]:
+    """queue -> the metadata-upload DAG of a team on that queue (one light task: registrations)
+    for every queue no DAG of ``busy`` uses, so the distributed demo gives every Celery worker
+    something to run."""
+    from chronon_airflow.config import load_repo
+    from chronon_airflow.plan import build_plan
+
+    dags = build_plan(load_repo(repo)).dags
+    used = {d.queue or "default" for d in dags if d.dag_id in busy}
+    out: dict[str, str] = {}
+    for d in dags:
+        if d.kind == "metadata_upload" and d.queue in queues and d.queue not in used | set(out):
+            out[d.queue] = d.dag_id
+    return out
+
+
 def start_stack(config: StackConfig, dag_ids: list[str], log: Printer = _print,
                 ready_timeout: float = 300.0) -> tuple[Stack, AirflowClient]:
     """Start the stack, wait until healthy, log in, wait until ``dag_ids`` are parsed.
     Stops what it started if any step fails."""
-    stack = Stack(config, log)
+    stack = make_stack(config, log)
     stack.start()
     try:
         stack.wait_ready(ready_timeout)
@@ -171,7 +210,8 @@ def start_stack(config: StackConfig, dag_ids: list[str], log: Printer = _print,
         raise
 
 
-def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: Printer = _print) -> int:
+def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: Printer = _print,
+             distributed: bool = False) -> int:
     t_start = time.monotonic()
     tables = join_tables(repo, join)
     running = Stack.running_state(workspace)
@@ -180,9 +220,15 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         log(f"A demo is already running ({running['ui_url']}, PIDs {pids}): stopping it first.")
         Stack.stop_state(running, log)
 
-    log(f"== chronon-airflow demo: {tables.dag_id} for {start}..{end}")
-    config = StackConfig(workspace=workspace, repo_path=repo)
-    stack = Stack(config, log)
+    log(f"== chronon-airflow demo{' (distributed topology)' if distributed else ''}: "
+        f"{tables.dag_id} for {start}..{end}")
+    if distributed:
+        from chronon_demo.distributed import DistributedConfig
+
+        config: StackConfig = DistributedConfig(workspace=workspace, repo_path=repo)
+    else:
+        config = StackConfig(workspace=workspace, repo_path=repo)
+    stack = make_stack(config, log)
     stack.reset_workspace()
 
     from chronon_local_engine import sample_data
@@ -191,11 +237,32 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
     for table, rows in sample_data.generate(stack.warehouse, DATA_START, end).items():
         log(f"  {table}: {rows} rows")
 
-    log("-- starting the stack (Airflow standalone: api-server, scheduler, dag-processor, triggerer; "
-        "SQLite + LocalExecutor)")
-    stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids], log)
+    extra_dags: dict[str, str] = {}
+    if distributed:
+        from chronon_demo.topology import worker_queues
+
+        log("-- starting the distributed topology (PostgreSQL, Redis, Spark standalone master + workers; "
+            "api-server, scheduler, dag-processor, triggerer, one Celery worker per queue)")
+        queues = worker_queues(repo)
+        extra_dags = queue_dag_ids(repo, queues, [tables.dag_id, *tables.group_by_dag_ids])
+        t0 = time.monotonic()
+        stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids, *extra_dags.values()], log)
+        log(f"  stack ready in {time.monotonic() - t0:.0f}s")
+        for line in stack.describe():
+            log(line)
+    else:
+        log("-- starting the stack (Airflow standalone: api-server, scheduler, dag-processor, triggerer; "
+            "SQLite + LocalExecutor)")
+        stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids], log)
     try:
         log("-- triggering through the REST API v2")
+        extra_runs: list[tuple[str, str]] = []
+        for queue, dag_id in extra_dags.items():
+            extra_run = f"demo__{queue}__{time.strftime('%Y%m%dT%H%M%S')}"
+            client.trigger(dag_id, {}, run_id=extra_run, note=f"make demo-distributed: work for queue {queue}")
+            client.set_paused(dag_id, False)
+            extra_runs.append((dag_id, extra_run))
+            log(f"  triggered {dag_id} run {extra_run} (team queue {queue})")
         for dag_id in tables.group_by_dag_ids:
             client.set_paused(dag_id, False)
             log(f"  unpaused {dag_id} (scheduled on the asset {tables.output_table})")
@@ -210,12 +277,16 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         follower = Follower(client, log)
         cancel = ScheduledRunCanceller(client, [tables.dag_id], log)
         follower.add(tables.dag_id, run_id, join)
-        state = follower.wait([(tables.dag_id, run_id)], timeout=900, tick=cancel)[(tables.dag_id, run_id)]
+        for dag_id, extra_run in extra_runs:
+            follower.add(dag_id, extra_run, dag_id.split(".", 1)[-1])
+        state = follower.wait([(tables.dag_id, run_id), *extra_runs], timeout=900, tick=cancel)[
+            (tables.dag_id, run_id)]
         if state != "success":
             log(f"!! {tables.dag_id} run {run_id} ended {state}; task logs under {stack.airflow_home / 'logs'}")
             return 1
 
         gb_states = {}
+        gb_run_ids: dict[str, str] = {}
         for gb in tables.group_by_dag_ids:
             log(f"-- waiting for {gb}, scheduled on the asset {tables.output_table}")
             run = wait_for_asset_triggered_run(client, gb, run_id, timeout=180, tick=cancel)
@@ -223,6 +294,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
                 log(f"  asset event on {e['name']} from {e['source_dag_id']} / {e['source_run_id']}: "
                     f"extra {e['extra']}")
             follower.add(gb, run["dag_run_id"], gb.split(".", 2)[-1])
+            gb_run_ids[gb] = run["dag_run_id"]
             gb_states[gb] = follower.wait([(gb, run["dag_run_id"])], timeout=600, tick=cancel)[
                 (gb, run["dag_run_id"])]
             log(f"  {gb}: asset-triggered run {run['dag_run_id']} {gb_states[gb]}")
@@ -234,6 +306,15 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         log(summary.render(stack.warehouse, [*tables.sources, tables.raw_table, tables.output_table,
                                              *tables.group_by_tables],
                            ds_range(start, end), tables.output_table, tables.raw_table, stack.mail_dir))
+        if distributed:
+            log("")
+            log("== where each task ran")
+            log(placement_table(client, stack, [(tables.dag_id, run_id), *extra_runs,
+                                                *[(gb, r) for gb, r in gb_run_ids.items()]]))
+            log("")
+            log("== topology")
+            for line in stack.describe():
+                log(line)
         log("")
         log(f"Demo finished in {time.monotonic() - t_start:.0f}s; the stack keeps running.")
         log(f"  Airflow UI      {stack.ui_url}   login {stack.state['user']} / {stack.password}")

@@ -121,9 +121,13 @@ class Stack:
     # -- state ---------------------------------------------------------------------------------
 
     def _save(self) -> None:
+        """Write ``stack.json`` (mode 0600: it holds the login and the stack's secrets)."""
         self.workspace.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self.state, indent=2))
+        os.chmod(tmp, 0o600)
         tmp.rename(self.state_path)
 
     @staticmethod
@@ -227,17 +231,69 @@ class Stack:
             shutil.rmtree(sub, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], *, user: str | None = None,
+               cwd: Path | None = None, tier: int = 0, stop_signal: int = signal.SIGTERM) -> dict[str, Any]:
+        """Start one process of the stack and record it. ``user``: run it as that system user
+        (PostgreSQL refuses root); ``tier``: :meth:`stop_state` stops higher tiers first (the
+        Airflow components before the database and the broker they use), each process with its
+        ``stop_signal`` (PostgreSQL's fast shutdown is SIGINT)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{name}.log"
+        as_user: dict[str, Any] = {}
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, cwd=str(settings.PROJECT_ROOT), start_new_session=True)
+                                    env=env, cwd=str(cwd or settings.PROJECT_ROOT), start_new_session=True,
+                                    **as_user)
         p = psutil.Process(proc.pid)
-        self.state["processes"].append({"name": name, "pid": proc.pid, "pgid": os.getpgid(proc.pid),
-                                        "create_time": p.create_time(), "argv": argv, "log": str(log_path)})
+        record = {"name": name, "pid": proc.pid, "pgid": os.getpgid(proc.pid), "create_time": p.create_time(),
+                  "argv": argv, "log": str(log_path), "tier": tier, "stop_signal": int(stop_signal)}
+        self.state["processes"].append(record)
         self._save()
         self.log(f"  started {name:<9} pid {proc.pid:<7} log {log_path}")
+        return record
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The current record of the process called ``name``."""
+        for record in self.state.get("processes", []):
+            if record["name"] == name:
+                return record
+        raise KeyError(f"no process {name!r} in this stack (have {[r['name'] for r in self.state['processes']]})")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, tree: bool = True) -> list[int]:
+        """Send ``sig`` to the recorded process ``name`` (and, with ``tree``, every descendant of
+        it, collected before the signal so none escapes by re-parenting): a crash, for the
+        failure tests. Returns the PIDs signalled; the record stays until :meth:`retire`."""
+        p = self._alive(self.record(name))
+        if p is None:
+            return []
+        procs = [p]
+        if tree:
+            try:
+                procs += p.children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
+        for q in procs:
+            try:
+                q.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        if sig == signal.SIGKILL:
+            psutil.wait_procs(procs, timeout=10)
+        return [q.pid for q in procs]
+
+    def retire(self, name: str) -> dict[str, Any]:
+        """Move the record of ``name`` (a process that ended, or was killed) to ``retired``, so a
+        replacement can take its name. Its survivors, if any, still carry the stack's marker."""
+        record = self.record(name)
+        self.state["processes"].remove(record)
+        self.state.setdefault("retired", []).append({**record, "retired_at": time.time()})
+        self._save()
+        return record
 
     def start(self) -> None:
         """Start every process (returns at once; see :meth:`wait_ready`)."""
@@ -369,29 +425,82 @@ class Stack:
         return list(found.values())
 
     @classmethod
-    def stop_state(cls, state: dict[str, Any], log: Printer = _print, grace: float = 20.0) -> int:
-        """SIGTERM every process of the stack, SIGKILL what is left after ``grace`` seconds.
-        Returns how many processes were signalled."""
-        procs = cls._members(state)
-        if not procs:
-            return 0
-        for p in procs:
+    def _stop_waves(cls, state: dict[str, Any]) -> dict[int, dict[int, tuple[psutil.Process, int]]]:
+        """The stack's live processes by the recorded ``tier``: pid -> (process, signal to stop it
+        with: the record's ``stop_signal`` for a recorded process, SIGTERM for its descendants).
+        Processes found only by the marker go with the highest tier."""
+        members = cls._members(state)
+        if not members:
+            return {}
+        tiers: dict[int, dict[int, tuple[psutil.Process, int]]] = {}
+        placed: set[int] = set()
+        for record in state.get("processes", []):
+            p = cls._alive(record)
+            if p is None:
+                continue
+            wave = tiers.setdefault(int(record.get("tier", 0)), {})
+            if p.pid not in placed:
+                wave[p.pid] = (p, int(record.get("stop_signal", signal.SIGTERM)))
+                placed.add(p.pid)
             try:
-                p.send_signal(signal.SIGTERM)
+                for q in p.children(recursive=True):
+                    if q.pid not in placed:
+                        wave[q.pid] = (q, signal.SIGTERM)
+                        placed.add(q.pid)
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(procs, timeout=grace)
+        strays = {p.pid: (p, signal.SIGTERM) for p in members if p.pid not in placed}
+        if strays:
+            tiers.setdefault(max(tiers, default=0), {}).update(strays)
+        return tiers
+
+    @classmethod
+    def stop_state(cls, state: dict[str, Any], log: Printer = _print, grace: float = 20.0) -> int:
+        """SIGTERM every process of the stack, SIGKILL what is left after ``grace`` seconds, one
+        tier after the other, highest first (see :meth:`_spawn`); each tier's processes are
+        looked up when its turn comes, so a child forked meanwhile is part of it. Returns how many
+        processes were signalled."""
+        signalled: set[int] = set()
+        done: set[int] = set()
+        while True:
+            waves = cls._stop_waves(state)
+            pending = sorted((t for t in waves if t not in done), reverse=True)
+            if not pending:
+                break
+            tier = pending[0]
+            done.add(tier)
+            procs = []
+            for p, sig in waves[tier].values():
+                try:
+                    p.send_signal(sig)
+                    procs.append(p)
+                except psutil.NoSuchProcess:
+                    pass
+            signalled |= {p.pid for p in procs}
+            _, alive = psutil.wait_procs(procs, timeout=grace)
+            names = []
+            for p in alive:
+                try:
+                    names.append(f"{' '.join(p.cmdline()[:3])[:60]} ({p.pid})")
+                except psutil.Error:
+                    names.append(str(p.pid))
+            if names:
+                log(f"  still running {grace:.0f}s after SIGTERM, killed: {', '.join(names)}")
+            for p in alive:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            psutil.wait_procs(alive, timeout=5)
         # Children forked while we waited (a task starting during shutdown) are caught here.
-        late = [p for p in cls._members(state) if p.pid not in {q.pid for q in procs}]
-        for p in alive + late:
+        late = [p for p in cls._members(state) if p.pid not in signalled]
+        for p in late:
             try:
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(alive + late, timeout=5)
-        if alive:
-            log(f"  killed {len(alive)} process(es) that ignored SIGTERM for {grace:.0f}s")
-        return len(procs) + len(late)
+        psutil.wait_procs(late, timeout=5)
+        return len(signalled) + len(late)
 
     def stop(self) -> int:
         state = self.state or self.read_state(self.workspace) or {}

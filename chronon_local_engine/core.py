@@ -4,7 +4,8 @@ Supported subset (see docs/local_engine.md): events/entities left sources with s
 start/endPartition; GroupBy join parts over event sources (and GroupBys over a joinSource) with
 SUM, COUNT, AVERAGE, MIN, MAX, LAST, FIRST; windows in days and hours; unwindowed aggregations;
 join derivations as Spark SQL; point-in-time correct temporal joins and end-of-day snapshots.
-Everything else raises :class:`NotSupportedByLocalEngine`.
+Everything else raises :class:`NotSupportedByLocalEngine`. Staging queries are in
+:mod:`chronon_local_engine.staging_query`.
 
 All tables go through :mod:`chronon_airflow.warehouse` (layout, commit markers) and all table and
 column names through :mod:`chronon_airflow.naming`, so the model backend and the sensors agree.
@@ -12,6 +13,8 @@ Partition folders carry ``ds``; the parquet files inside them do not.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -98,6 +101,48 @@ def write_partitions(df: DataFrame, root: str, table: str, partitions: list[str]
     return partitions
 
 
+_DS_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def valid_ds(value: str) -> bool:
+    """A real ``YYYY-MM-DD`` date (the warehouse's partition format)."""
+    if not _DS_VALUE.match(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def write_produced_partitions(df: DataFrame, root: str, table: str) -> list[str]:
+    """Write every partition ``df`` has rows for (its ``ds`` values), committing one by one.
+
+    The writer for queries whose partitions are not known in advance (staging queries): as a Hive
+    dynamic-partition overwrite, a ds with no rows is not written and any other partition of the
+    table is left as it is. One Spark write into a hidden staging folder; every produced ``ds`` is
+    checked to be a ``YYYY-MM-DD`` date before the first commit, so a bad value writes nothing.
+    """
+    if DS not in df.columns:
+        raise ValueError(f"no `{DS}` column to partition {table} by; columns: {df.columns}")
+    table_dir = warehouse.table_path(root, table)
+    table_dir.mkdir(parents=True, exist_ok=True)
+    staging_root = table_dir / f".staging-job-{uuid.uuid4().hex}"
+    prefix = f"{DS}="
+    try:
+        df.withColumn(DS, F.col(DS).cast("string")).write.mode("overwrite").partitionBy(DS).parquet(str(staging_root))
+        produced = sorted(p.name[len(prefix):] for p in staging_root.iterdir()
+                          if p.is_dir() and p.name.startswith(prefix))
+        bad = ["null" if v == "__HIVE_DEFAULT_PARTITION__" else v for v in produced if not valid_ds(v)]
+        if bad:
+            raise ValueError(f"{table}: {DS} values {bad} are not YYYY-MM-DD dates; nothing was written")
+        for ds in produced:
+            warehouse.commit_partition(root, table, ds, staging_root / f"{prefix}{ds}")
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+    return produced
+
+
 # ---------------------------------------------------------------------------------------- sources
 
 
@@ -157,6 +202,12 @@ def read_events_source(spark: SparkSession, root: str, source: Mapping[str, Any]
         parent = join_source["join"]["metaData"]
         query = join_source.get("query") or {}
         _check_query(query, f"joinSource of {parent.get('name')}", conf_path)
+        if "events" not in (join_source["join"].get("left") or {}):
+            # Upstream takes the data model from the parent's left: entities -> an entities GroupBy
+            # (and the compiler requires a mutationTopic on it, i.e. mutations).
+            raise NotSupportedByLocalEngine(
+                f"GroupBy over a joinSource whose parent join {parent.get('name')} has an entities left source",
+                conf_path)
         table = naming.output_table(parent["outputNamespace"], parent["name"])
         start_ds, end_ds = _partition_bounds(query, start_ds, end_ds)
         df = read_table(spark, root, table, start_ds, end_ds)

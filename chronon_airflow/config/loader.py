@@ -1,8 +1,18 @@
 """Read a compiled Chronon repo (``teams.json`` + ``production/``) into typed objects.
 
 Pure: no Airflow import. A bad file becomes a :class:`ConfigError` beside the good configs and
-never stops the rest from loading. Staging queries (``production/staging_queries``) are skipped:
-CHIP-9 orchestration does not schedule them.
+never stops the rest from loading.
+
+What a name may hold, and why (see the README's "Reading a Chronon repo"): every value here may end
+up in a path (the local warehouse, the conf path spark-submit gets), an argv element, a Hive
+partition filter, an Airflow id or an Asset name, and none is ever rendered by Jinja:
+
+* config names ``[A-Za-z0-9_.-]`` (no leading ``.`` or ``-``): DAG ids and file names;
+* namespaces and table names ``[A-Za-z0-9_]`` each, a table optionally without namespace (Hive's
+  ``default``): path components and Hive identifiers;
+* partition columns and sub-partition keys are identifiers; sub-partition values
+  ``[A-Za-z0-9_.:+-]`` (``hr=00:00``, ``table_name=ns.view``): no quote, slash, space or brace, so
+  a value can be neither a path separator, nor a template, nor break out of a partition filter.
 """
 from __future__ import annotations
 
@@ -15,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
+from chronon_airflow import naming
 from chronon_airflow.config.model import (
     Aggregation,
     ConfigError,
@@ -23,6 +34,7 @@ from chronon_airflow.config.model import (
     GroupByConf,
     JoinConf,
     JoinPart,
+    LabelPart,
     MetaData,
     Model,
     ModelTransform,
@@ -31,9 +43,12 @@ from chronon_airflow.config.model import (
     Repo,
     SchemaField,
     Source,
+    StagingQueryConf,
     Team,
     Window,
 )
+from chronon_airflow.exceptions import InvalidConfig
+from chronon_airflow.partitions import InvalidRange, parse_ds
 
 # Names become DAG ids, task ids and table names: keep them to what all three accept.
 # No leading '.' or '-': a name must never read as a relative path ("..") or a command-line option.
@@ -42,14 +57,23 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 # DAG tags, which Airflow caps at 100 characters (a longer one would fail the whole DAG file).
 BACKEND_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-TABLE_RE = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
+_TABLE = r"[A-Za-z0-9_]{1,128}(?:\.[A-Za-z0-9_]{1,128})?"
+_SUB = r"[A-Za-z_][A-Za-z0-9_]{0,99}=[A-Za-z0-9_.:+-]{1,200}"
+TABLE_RE = re.compile(rf"^{_TABLE}$")
+# A source table may carry static sub-partitions: "ns.mutations/hr=00:00".
+SOURCE_TABLE_RE = re.compile(rf"^(?P<table>{_TABLE})(?P<sub>(?:/{_SUB})*)$")
+# Chronon's dependency spec: <table>/<column>=<ds template>[/<key>=<value>...]. The only templates
+# are {{ ds }} and {{ macros.ds_add(ds, N) }}; a label part's spec may name {{ join_backfill_table }}.
 _SPEC_RE = re.compile(
-    r"^(?P<table>[A-Za-z0-9_]+\.[A-Za-z0-9_]+)/(?P<col>[A-Za-z_][A-Za-z0-9_]*)="
-    r"\{\{\s*(?:ds|macros\.ds_add\(\s*ds\s*,\s*(?P<lag>-?\d+)\s*\))\s*\}\}"
-    r"(?P<sub>(?:/[A-Za-z0-9_]+=[A-Za-z0-9_-]+)*)$"
+    rf"^(?P<table>{_TABLE}|\{{\{{\s*join_backfill_table\s*\}}\}})/(?P<col>[A-Za-z_][A-Za-z0-9_]{{0,99}})="
+    r"\{\{\s*(?:ds|macros\.ds_add\(\s*ds\s*,\s*(?P<offset>[+-]?\d{1,9})\s*\))\s*\}\}"
+    rf"(?P<sub>(?:/{_SUB})*)$"
 )
+JOIN_BACKFILL_TABLE = re.compile(r"^\{\{\s*join_backfill_table\s*\}\}$")
+MAX_LAG_DAYS = 3650
 _FILE_PART = re.compile(r"[A-Za-z0-9_.-]{1,200}")
-MIN_DATE, MAX_DATE = dt.date(1970, 1, 1), dt.date(2200, 12, 31)
+# production/<kind folder> -> what the folder holds.
+KINDS = {"joins": "join", "group_bys": "GroupBy", "staging_queries": "staging query"}
 # Past this size a compiled file is not a real config (the biggest upstream joins are ~1 MB).
 MAX_FILE_BYTES = 16 * 1024 * 1024
 # Real compiled configs nest ~16 levels; far deeper JSON would hit Python's recursion limit later
@@ -60,11 +84,8 @@ SCHEDULE_RE = re.compile(r"^(@[a-z]+|[0-9*/,\- ]+)$")
 SCHEDULE_PRESETS = frozenset({"@never", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"})
 
 
-class Invalid(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+# The loader's name for the package's one bad-config exception.
+Invalid = InvalidConfig
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -195,49 +216,83 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
 
 def _check_date(value: str, field: str) -> dt.date:
     try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(field, f"{value!r} is not a YYYY-MM-DD date") from None
-    if len(value) != 10 or not (MIN_DATE <= day <= MAX_DATE):
-        raise Invalid(field, f"{value!r} is outside {MIN_DATE}..{MAX_DATE}")
-    return day
+        return parse_ds(value, field)
+    except InvalidRange as e:
+        raise Invalid(field, str(e).replace(f"{field} = ", "", 1)) from None
+
+
+def _subpartitions(text: str) -> tuple[tuple[str, str], ...]:
+    """``"/hr=00:00/k=v"`` -> ``(("hr", "00:00"), ("k", "v"))`` (already matched by the grammar)."""
+    return tuple(tuple(part.split("=", 1)) for part in text.split("/") if part)  # type: ignore[misc]
+
+
+def parse_source_table(value: str, field: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A source table name with its optional static sub-partitions (``ns.t/hr=00:00``)."""
+    m = SOURCE_TABLE_RE.fullmatch(value)
+    if not m:
+        raise Invalid(field, f"{value!r} is not a table: [namespace.]table of [A-Za-z0-9_], optionally followed by "
+                             "/key=value sub-partitions (values of [A-Za-z0-9_.:+-])")
+    return m.group("table"), _subpartitions(m.group("sub"))
 
 
 # --- pieces ---------------------------------------------------------------------------------
 
 
-def parse_dependency(text: Any, field: str) -> Dependency:
+def wait_for_name(spec: str) -> str:
+    """The compiler's name for a dependency given only as a spec (``utils.wait_for_name``)."""
+    return re.sub("_+", "_", "wait_for_" + re.sub("[^a-zA-Z0-9]", "_", spec)).rstrip("_")
+
+
+def parse_dependency(text: Any, field: str, join_backfill_table: str | None = None) -> Dependency:
+    """One ``metaData.dependencies`` entry: the compiler's JSON string ``{"name", "spec", "start",
+    "end"}``, or a bare spec string (staging queries list their dependencies that way)."""
     if not isinstance(text, str):
-        raise Invalid(field, f"expected a JSON string, got {_type(text)}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise Invalid(field, f"is not valid JSON: {e.msg}") from None
-    r = _Reader(data, field)
-    spec = r.str("spec")
+        raise Invalid(field, f"expected a string, got {_type(text)}")
+    spec_field = field
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise Invalid(field, f"is not valid JSON: {e.msg}") from None
+        r = _Reader(data, field)
+        spec, spec_field = r.str("spec"), f"{field}.spec"
+        name, start, end = r.str("name", required=False), r.date("start"), r.date("end")
+    else:
+        spec, name, start, end = text, None, None, None
     m = _SPEC_RE.fullmatch(spec)
     if not m:
         raise Invalid(
-            f"{field}.spec",
-            f"{spec!r} is not a partition spec of the form 'namespace.table/ds={{{{ ds }}}}' "
-            "(or '{{ macros.ds_add(ds, -N) }}')",
+            spec_field,
+            f"{spec!r} is not a partition spec: [namespace.]table/<column>={{{{ ds }}}} (or "
+            "{{ macros.ds_add(ds, N) }}) followed by optional /key=value sub-partitions; tables, columns and keys "
+            "of [A-Za-z0-9_], values of [A-Za-z0-9_.:+-]",
         )
-    lag = -int(m.group("lag")) if m.group("lag") else 0
-    if lag < 0 or lag > 3650:
-        raise Invalid(f"{field}.spec", f"lag of {lag} days is out of range 0..3650")
+    lag = -int(m.group("offset")) if m.group("offset") else 0
+    if abs(lag) > MAX_LAG_DAYS:
+        raise Invalid(spec_field, f"a lag of {lag} days is out of range -{MAX_LAG_DAYS}..{MAX_LAG_DAYS}")
+    table = m.group("table")
+    if JOIN_BACKFILL_TABLE.fullmatch(table):
+        if join_backfill_table is None:
+            raise Invalid(spec_field, "{{ join_backfill_table }} is only meaningful in a join's labelPart")
+        table = join_backfill_table
+    if start and end and start > end:
+        raise Invalid(f"{field}.start", f"start {start} is after end {end}")
     return Dependency(
-        name=r.str("name", required=False) or f"wait_for_{m.group('table')}",
+        name=name or wait_for_name(spec),
         spec=spec,
-        table=m.group("table"),
+        table=table,
         partition_column=m.group("col"),
-        subpartition=m.group("sub").lstrip("/"),
+        subpartitions=_subpartitions(m.group("sub")),
         lag_days=lag,
-        start=r.date("start"),
-        end=r.date("end"),
+        start=start,
+        end=end,
     )
 
 
-def parse_metadata(r: _Reader) -> MetaData:
+def parse_metadata(r: _Reader, top: bool = True, join_backfill_table: str | None = None) -> MetaData:
+    """``metaData`` of a config. ``top``: the config a file defines (its team, schedule and
+    dependencies matter); ``False`` for the GroupBys and joins the compiler embeds in it, whose
+    dependencies and schedule are the embedded config's own business and never read here."""
     custom_raw = r.data.get("customJson")
     custom: dict[str, Any] = {}
     if custom_raw is not None:
@@ -255,22 +310,32 @@ def parse_metadata(r: _Reader) -> MetaData:
         for mode in modes.data:
             env_map[mode] = modes.str_map(mode)
     schedule = r.str("offlineSchedule", required=False) or "@daily"
-    if not SCHEDULE_RE.fullmatch(schedule) or not _valid_schedule(schedule):
-        raise Invalid(r._f("offlineSchedule"), f"{schedule!r} is not a cron expression or @preset "
-                                               f"({', '.join(sorted(SCHEDULE_PRESETS))})")
+    if top:
+        _check_schedule(schedule, r._f("offlineSchedule"))
+    sample = r.data.get("samplePercent")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, float))):
+        raise Invalid(r._f("samplePercent"), f"expected a number, got {_type(sample)}")
     return MetaData(
         name=r.str("name", pattern=NAME_RE, what="name"),
-        team=r.str("team", pattern=IDENT_RE, what="team name"),
+        team=r.str("team", pattern=IDENT_RE, what="team name", required=top) or "",
         output_namespace=r.str("outputNamespace", required=False, pattern=IDENT_RE, what="namespace"),
         online=r.flag("online"),
         production=r.flag("production"),
         offline_schedule=schedule,
-        dependencies=tuple(parse_dependency(v, p) for p, v in r.list("dependencies")),
+        dependencies=tuple(parse_dependency(v, p, join_backfill_table) for p, v in r.list("dependencies"))
+        if top else (),
         custom_json=_frozen(custom),
         mode_to_env_map=_frozen(env_map),
         table_properties=r.str_map("tableProperties"),
         description=r.str("description", required=False),
+        sample_percent=float(sample or 0),
     )
+
+
+def _check_schedule(schedule: str, field: str) -> None:
+    if not SCHEDULE_RE.fullmatch(schedule) or not _valid_schedule(schedule):
+        raise Invalid(field, f"{schedule!r} is not a cron expression or @preset "
+                             f"({', '.join(sorted(SCHEDULE_PRESETS))})")
 
 
 def parse_query(r: _Reader | None) -> Query:
@@ -282,6 +347,7 @@ def parse_query(r: _Reader | None) -> Query:
         start_partition=r.date("startPartition"),
         end_partition=r.date("endPartition"),
         time_column=r.str("timeColumn", required=False),
+        partition_column=r.str("partitionColumn", required=False, pattern=IDENT_RE, what="partition column"),
     )
 
 
@@ -293,20 +359,26 @@ def parse_source(r: _Reader) -> Source:
     s = r.obj(kind)
     query = parse_query(s.obj("query", required=False))
     if kind == "events":
-        return Source(kind, query, table=s.str("table", pattern=TABLE_RE, what="table"), topic=s.str("topic", required=False))
+        table, sub = parse_source_table(s.str("table"), s._f("table"))
+        return Source(kind, query, table=table, topic=s.str("topic", required=False), table_subpartitions=sub)
     if kind == "entities":
+        table, sub = parse_source_table(s.str("snapshotTable"), s._f("snapshotTable"))
+        mutation = s.str("mutationTable", required=False)
+        mutation_table, mutation_sub = parse_source_table(mutation, s._f("mutationTable")) if mutation else (None, ())
         return Source(
             kind,
             query,
-            table=s.str("snapshotTable", pattern=TABLE_RE, what="table"),
-            mutation_table=s.str("mutationTable", required=False, pattern=TABLE_RE, what="table"),
+            table=table,
+            table_subpartitions=sub,
+            mutation_table=mutation_table,
+            mutation_subpartitions=mutation_sub,
             mutation_topic=s.str("mutationTopic", required=False),
         )
-    join = parse_join(s.obj("join"), path="")
+    join = parse_join(s.obj("join"), path="", top=False)
     return Source(kind, query, join=join)
 
 
-def parse_group_by(r: _Reader, path: str) -> GroupByConf:
+def parse_group_by(r: _Reader, path: str, top: bool = True) -> GroupByConf:
     aggs = []
     for p, a in r.list("aggregations"):
         ar = _Reader(a, p)
@@ -318,14 +390,18 @@ def parse_group_by(r: _Reader, path: str) -> GroupByConf:
         if op < 0 or op > 18:
             raise Invalid(ar._f("operation"), f"unknown operation {op}")
         aggs.append(Aggregation(ar.str("inputColumn"), op, windows, ar.str_map("argMap")))
+    accuracy = r.data.get("accuracy")
+    if accuracy is not None and accuracy not in (0, 1):
+        raise Invalid(r._f("accuracy"), f"unknown accuracy {accuracy!r} (0 TEMPORAL, 1 SNAPSHOT)")
     return GroupByConf(
         path=path,
-        metadata=parse_metadata(r.obj("metaData")),
+        metadata=parse_metadata(r.obj("metaData"), top=top),
         sources=tuple(parse_source(_Reader(v, p)) for p, v in r.list("sources")),
         key_columns=r.str_list("keyColumns"),
         aggregations=tuple(aggs),
         backfill_start_date=r.date("backfillStartDate"),
         raw=r.data,
+        accuracy=accuracy,
     )
 
 
@@ -375,11 +451,11 @@ def parse_model_transforms(r: _Reader) -> ModelTransforms:
     return ModelTransforms(tuple(transforms), r.str_list("passthroughFields"))
 
 
-def parse_join(r: _Reader, path: str) -> JoinConf:
+def parse_join(r: _Reader, path: str, top: bool = True) -> JoinConf:
     parts = []
     for p, v in r.list("joinParts"):
         jr = _Reader(v, p)
-        gb = parse_group_by(jr.obj("groupBy"), path="")
+        gb = parse_group_by(jr.obj("groupBy"), path="", top=False)
         parts.append(JoinPart(gb, jr.str_map("keyMapping"), jr.str("prefix", required=False, pattern=IDENT_RE, what="prefix")))
     derivations = []
     for p, v in r.list("derivations"):
@@ -389,8 +465,9 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
     left = parse_source(r.obj("left"))
     if left.kind == "joinSource":
         raise Invalid(r._f("left"), "a join's left must be events or entities")
-    metadata = parse_metadata(r.obj("metaData"))
+    metadata = parse_metadata(r.obj("metaData"), top=top)
     transforms = parse_model_transforms(mt) if mt is not None else None
+    label = r.obj("labelPart", required=False) if top else None
     conf = JoinConf(
         path=path,
         metadata=metadata,
@@ -399,12 +476,39 @@ def parse_join(r: _Reader, path: str) -> JoinConf:
         derivations=tuple(derivations),
         model_transforms=transforms,
         raw=r.data,
+        label_part=parse_label_part(label, naming.output_table(metadata.output_namespace or "", metadata.name))
+        if label is not None else None,
     )
     chosen = metadata.custom_json.get("model_transform_backend")
     if chosen is not None and chosen not in conf.backends:
         raise Invalid(r._f("metaData.customJson.model_transform_backend"),
                       f"{chosen!r} is not the backend of any of this join's models ({', '.join(conf.backends) or 'none'})")
     return conf
+
+
+def parse_label_part(r: _Reader, join_output_table: str) -> LabelPart:
+    meta = r.obj("metaData", required=False)
+    deps: tuple[Dependency, ...] = ()
+    schedule = "@daily"
+    if meta is not None:
+        schedule = meta.str("offlineSchedule", required=False) or "@daily"
+        _check_schedule(schedule, meta._f("offlineSchedule"))
+        deps = tuple(parse_dependency(v, p, join_output_table) for p, v in meta.list("dependencies"))
+    return LabelPart(offline_schedule=schedule, dependencies=deps,
+                     left_start_offset=r.int("leftStartOffset", default=0),
+                     left_end_offset=r.int("leftEndOffset", default=0))
+
+
+def parse_staging_query(r: _Reader, path: str) -> StagingQueryConf:
+    setups = r.str_list("setups")
+    return StagingQueryConf(
+        path=path,
+        metadata=parse_metadata(r.obj("metaData")),
+        query=r.str("query"),
+        start_partition=r.date("startPartition"),
+        setups=setups,
+        raw=r.data,
+    )
 
 
 def parse_join_thrift(data: Any) -> JoinConf:
@@ -478,6 +582,42 @@ def _read_json(path: Path, rel: str) -> Any:
     return data
 
 
+def compiler_name(rel: str) -> tuple[str, str] | None:
+    """``(team, metaData.name)`` the compiler gives the file at ``rel``
+    (``production/<kind>/<team>/<name after "team.">``), or ``None`` for a path it never writes."""
+    parts = rel.split("/")
+    if len(parts) != 4 or parts[0] != "production" or parts[1] not in KINDS:
+        return None
+    return parts[2], f"{parts[2]}.{parts[3]}"
+
+
+def load_config_file(root: Path, path: Path, rel: str, parse: Callable[[_Reader, str], Any]) -> Any:
+    """One compiled file under ``production/``, checked against its path; raises :class:`Invalid`."""
+    # The path becomes a spark-submit argument: a file name must be as plain as a config name.
+    bad = [part for part in Path(rel).parts if not _FILE_PART.fullmatch(part) or part.startswith("-")]
+    if bad:
+        raise Invalid("", f"file name {bad[0]!r} is not allowed: path parts must match {_FILE_PART.pattern}")
+    if not path.resolve().is_relative_to(root):
+        raise Invalid("", "is a symlink to a file outside the repo")
+    if not path.is_file():
+        raise Invalid("", "is not a regular file")
+    conf = load_file(path, rel, parse)
+    # The compiler's path is authoritative: it writes production/<kind>/<team>/<name after "team.">.
+    # A copy elsewhere (a stray backup, a hand-made file) must not take a name from the real one.
+    expected = compiler_name(rel)
+    if expected is None:
+        raise Invalid("", f"the compiler never writes this path: configs live at production/<{'|'.join(KINDS)}>"
+                          "/<team>/<name without the team prefix>")
+    team, name = expected
+    if conf.metadata.name != name:
+        raise Invalid("metaData.name", f"{conf.metadata.name!r} does not match the file's path: the compiler writes "
+                                       f"{conf.metadata.name!r} to production/{rel.split('/')[1]}/"
+                                       f"{conf.metadata.name.replace('.', '/', 1)}, and a file here would be {name!r}")
+    if conf.metadata.team != team:
+        raise Invalid("metaData.team", f"team {conf.metadata.team!r} does not match the file's folder {team!r}")
+    return conf
+
+
 def load_file(path: Path, rel: str, parse: Callable[[_Reader, str], Any]) -> Any:
     """Parse one compiled file; raises :class:`Invalid` with the field path on failure."""
     data = _read_json(path, rel)
@@ -508,15 +648,7 @@ def load_repo(root: str | os.PathLike) -> Repo:
         for path in _files(root / "production" / folder):
             rel = path.relative_to(root).as_posix()
             try:
-                # The path becomes a spark-submit argument: a file name must be as plain as a config name.
-                bad = [part for part in Path(rel).parts if not _FILE_PART.fullmatch(part) or part.startswith("-")]
-                if bad:
-                    raise Invalid("", f"file name {bad[0]!r} is not allowed: path parts must match {_FILE_PART.pattern}")
-                if not path.resolve().is_relative_to(root):
-                    raise Invalid("", "is a symlink to a file outside the repo")
-                if not path.is_file():
-                    raise Invalid("", "is not a regular file")
-                conf = load_file(path, rel, parse)
+                conf = load_config_file(root, path, rel, parse)
             except Invalid as e:
                 errors.append(ConfigError(rel, e.field, e.message))
                 continue
@@ -531,6 +663,7 @@ def load_repo(root: str | os.PathLike) -> Repo:
 
     joins = _unique(load_kind("joins", parse_join), errors)
     group_bys = _unique(load_kind("group_bys", parse_group_by), errors)
+    staging_queries = _unique(load_kind("staging_queries", parse_staging_query), errors)
 
     # A JoinSource must name a join the repo defines: that join's DAG writes the table it reads.
     for name, gb in list(group_bys.items()):
@@ -552,6 +685,7 @@ def load_repo(root: str | os.PathLike) -> Repo:
         joins=MappingProxyType(joins),
         group_bys=MappingProxyType(group_bys),
         errors=tuple(errors),
+        staging_queries=MappingProxyType(staging_queries),
     )
 
 
@@ -586,7 +720,8 @@ def _drop_chaining_cycles(joins: dict[str, JoinConf], group_bys: dict[str, Group
 
 
 def _unique(confs: list[Any], errors: list[ConfigError]) -> dict[str, Any]:
-    """Two files claiming one ``metaData.name`` would fight over one table: both are rejected."""
+    """Two files claiming one ``metaData.name`` would fight over one table: both are rejected.
+    (Only reachable through a path the name check let through, i.e. never for compiler output.)"""
     by_name: dict[str, list[Any]] = defaultdict(list)
     for c in confs:
         by_name[c.name].append(c)

@@ -40,18 +40,25 @@ class ConfigError:
 class Dependency:
     """One ``metaData.dependencies`` entry: a partition of ``table`` the job waits for.
 
-    ``spec`` is upstream's ``<table>/<partition column>={{ ds }}`` (or ``macros.ds_add(ds, -lag)``);
-    it is parsed, never rendered with Jinja: ``lag_days`` says which partition to wait for.
+    ``spec`` is upstream's ``<table>/<partition column>={{ ds }}[/<key>=<value>...]`` (or
+    ``{{ macros.ds_add(ds, -N) }}`` for a lag of N days); it is parsed, never rendered with Jinja.
+    For a run's ds the job needs partition ``ds - lag_days`` of ``table`` with the static
+    ``subpartitions``, but only when that partition lies within ``[start, end]`` (either open).
     """
 
     name: str
     spec: str
-    table: str
+    table: str  # "ns.table", or a bare "table" (Hive's default database)
     partition_column: str
-    subpartition: str  # static sub-partition spec after the ds, e.g. "hr=00"; "" when none
-    lag_days: int
+    subpartitions: tuple[tuple[str, str], ...]  # static sub-partitions after the ds, e.g. (("hr", "00:00"),)
+    lag_days: int  # negative: a later partition than the run's ds
     start: str | None
     end: str | None
+
+    @property
+    def key(self) -> tuple:
+        """What makes two dependencies the same partition wait (``start``/``end`` aside)."""
+        return (self.table, self.partition_column, self.subpartitions, self.lag_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,12 @@ class MetaData:
     mode_to_env_map: Mapping[str, Mapping[str, str]]
     table_properties: Mapping[str, str]
     description: str | None
+    sample_percent: float = 0.0  # > 0: the join's online requests are logged (log flattening)
+
+    @property
+    def check_consistency(self) -> bool:
+        """``customJson.check_consistency`` is true: upstream runs online/offline consistency."""
+        return self.custom_json.get("check_consistency") is True
 
     def owners(self) -> tuple[str, ...]:
         """E-mail owners named in ``customJson`` (``owners`` or ``owner``), if any."""
@@ -85,6 +98,7 @@ class Query:
     start_partition: str | None
     end_partition: str | None
     time_column: str | None
+    partition_column: str | None = None  # the source table's partition column when not "ds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +107,14 @@ class Source:
 
     kind: str
     query: Query
-    table: str | None = None  # events.table or entities.snapshotTable
+    table: str | None = None  # events.table or entities.snapshotTable, without sub-partitions
     topic: str | None = None
     mutation_table: str | None = None
     mutation_topic: str | None = None
     join: "JoinConf | None" = None  # joinSource.join, as embedded by the compiler
+    # Static sub-partitions a source table name may carry ("ns.t/hr=00:00" -> (("hr", "00:00"),)).
+    table_subpartitions: tuple[tuple[str, str], ...] = ()
+    mutation_subpartitions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +148,7 @@ class GroupByConf:
     aggregations: tuple[Aggregation, ...]
     backfill_start_date: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    accuracy: int | None = None  # thrift Accuracy: TEMPORAL=0, SNAPSHOT=1; None when not compiled in
 
     @property
     def name(self) -> str:
@@ -144,17 +162,20 @@ class GroupByConf:
         return tuple(s for s in self.sources if s.kind == "joinSource")
 
     @property
-    def streaming(self) -> bool:
-        """Online and fed by a topic (a JoinSource's parent left has one): upstream runs it as a
-        streaming job."""
-        if not self.metadata.online:
-            return False
+    def has_streaming_source(self) -> bool:
+        """A source with a topic or mutation topic (a JoinSource's parent left counts)."""
         for s in self.sources:
             if s.topic or s.mutation_topic:
                 return True
             if s.join is not None and (s.join.left.topic or s.join.left.mutation_topic):
                 return True
         return False
+
+    @property
+    def streaming(self) -> bool:
+        """Online and fed by a topic, or online with TEMPORAL accuracy: Chronon keeps a streaming
+        job for it (upstream ``should_schedule(conf, "streaming", "group_bys")``)."""
+        return self.metadata.online and (self.has_streaming_source or self.accuracy == 0)
 
     @property
     def output_table(self) -> str:
@@ -231,6 +252,16 @@ class ModelTransforms:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelPart:
+    """A join's ``labelPart``: label GroupBys joined later, on their own schedule and dependencies."""
+
+    offline_schedule: str
+    dependencies: tuple[Dependency, ...]
+    left_start_offset: int
+    left_end_offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class JoinConf:
     path: str
     metadata: MetaData
@@ -239,6 +270,7 @@ class JoinConf:
     derivations: tuple[Derivation, ...]
     model_transforms: ModelTransforms | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    label_part: LabelPart | None = None
 
     @property
     def name(self) -> str:
@@ -304,6 +336,33 @@ class JoinConf:
 
 
 @dataclass(frozen=True, slots=True)
+class StagingQueryConf:
+    """A compiled ``StagingQuery``: Spark SQL with Chronon's date templates, run over a ds range."""
+
+    path: str
+    metadata: MetaData
+    query: str
+    start_partition: str | None
+    setups: tuple[str, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def team(self) -> str:
+        return self.metadata.team
+
+    def thrift(self) -> dict[str, Any]:
+        return _thrift_copy(self.raw)
+
+    @property
+    def output_table(self) -> str:
+        return naming.output_table(self.metadata.output_namespace or "", self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class Team:
     """A ``teams.json`` entry merged over ``default`` (the keys the compiler does not copy)."""
 
@@ -323,3 +382,8 @@ class Repo:
     joins: Mapping[str, JoinConf]
     group_bys: Mapping[str, GroupByConf]
     errors: tuple[ConfigError, ...]
+    staging_queries: Mapping[str, StagingQueryConf] = field(default_factory=dict)
+
+    def configs(self) -> tuple:
+        """Every loaded config (joins, GroupBys, staging queries)."""
+        return (*self.joins.values(), *self.group_bys.values(), *self.staging_queries.values())

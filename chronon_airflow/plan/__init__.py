@@ -3,7 +3,7 @@ from typing import Any
 
 from chronon_airflow.plan.model import Plan, PlannedDag, PlannedTask
 
-__all__ = ["Plan", "PlannedDag", "PlannedTask", "build_plan", "dag_id"]
+__all__ = ["Plan", "PlannedDag", "PlannedTask", "build_plan", "dag_id", "load_plan"]
 
 
 def __getattr__(name: str) -> Any:
@@ -13,4 +13,8 @@ def __getattr__(name: str) -> Any:
         from chronon_airflow.plan import planner
 
         return getattr(planner, name)
+    if name == "load_plan":
+        from chronon_airflow.plan.load import load_plan
+
+        return load_plan
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

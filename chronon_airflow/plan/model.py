@@ -1,13 +1,19 @@
 """Plain description of every DAG chronon-airflow generates. No Airflow import: the render layer
 turns each :class:`PlannedDag` into an Airflow DAG one-to-one, and ``chronon-airflow plan --json``
-prints it for review."""
+prints it for review.
+
+Every task carries a typed, frozen *spec* — one dataclass per task kind — holding everything the
+renderer needs to build its operator: the renderer maps spec types to operators and derives nothing
+from the compiled thrift itself.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-if TYPE_CHECKING:  # a task start unpickles one PlannedDag and never needs the config classes
+if TYPE_CHECKING:  # a task start unpickles one PlannedDag and never needs these modules
     from chronon_airflow.config.model import ConfigError
+    from chronon_airflow.spark.job import SparkJob
 
 # DAG kinds.
 JOIN_BACKFILL = "join_backfill"
@@ -15,8 +21,12 @@ METADATA_UPLOAD = "metadata_upload"
 GROUP_BY_UPLOAD = "group_by_upload"
 GROUP_BY_BACKFILL = "group_by_backfill"
 GROUP_BY_STREAMING = "group_by_streaming"
+STAGING_QUERY = "staging_query"
+CONSISTENCY = "consistency"
+LOG_FLATTENING = "log_flattening"
+CONFIG_ERRORS = "config_errors"
 
-# Task kinds.
+# Task kinds (each is the ``kind`` of one spec class below).
 WAIT_FOR_PARTITION = "wait_for_partition"
 RAW_JOIN = "raw_join"
 REGISTER_MODEL = "register_model"
@@ -27,23 +37,168 @@ REGISTER_TEAM_MODEL_TRANSFORMS = "register_team_model_transforms"
 GROUP_BY_UPLOAD_TASK = "group_by_upload"
 GROUP_BY_BACKFILL_TASK = "group_by_backfill"
 GROUP_BY_STREAMING_TASK = "group_by_streaming"
+CONFIG_ERROR_TASK = "config_error"
 
+
+# -- task specs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """What a partition wait waits for: for each ds of a run, partition ``ds - lag`` of ``table``
+    (``<column>=<that ds>`` plus the static ``subpartitions``), if it lies within ``[start, end]``."""
+
+    table: str
+    column: str = "ds"
+    subpartitions: tuple[tuple[str, str], ...] = ()
+    lag: int = 0
+    start: str | None = None
+    end: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "subpartitions": dict(self.subpartitions),
+                "lag": self.lag, "start": self.start, "end": self.end}
+
+
+class TaskSpec:
+    """Base of the task specs; ``kind`` names the task kind in the plan JSON."""
+
+    __slots__ = ()
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Kind-specific fields of the plan JSON contract."""
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForPartition(TaskSpec):
+    kind: ClassVar[str] = WAIT_FOR_PARTITION
+    partition: Partition
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"partition": self.partition.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class SparkStep(TaskSpec):
+    """A Chronon Spark job: the job description and its full spark-submit argv for the deployment's
+    connection (run dates as ``<start_ds>``/``<end_ds>`` placeholders)."""
+
+    kind: ClassVar[str] = ""
+    job: "SparkJob"
+    argv: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"argv": list(self.argv)}
+
+
+@dataclass(frozen=True, slots=True)
+class RawJoin(SparkStep):
+    kind: ClassVar[str] = RAW_JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class GroupByUpload(SparkStep):
+    kind: ClassVar[str] = GROUP_BY_UPLOAD_TASK
+
+
+@dataclass(frozen=True, slots=True)
+class GroupByBackfill(SparkStep):
+    kind: ClassVar[str] = GROUP_BY_BACKFILL_TASK
+
+
+@dataclass(frozen=True, slots=True)
+class GroupByStreaming(SparkStep):
+    kind: ClassVar[str] = GROUP_BY_STREAMING_TASK
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterModel(TaskSpec):
+    kind: ClassVar[str] = REGISTER_MODEL
+    model: Mapping[str, Any]  # the compiled Model (thrift-JSON), sent as is
+    name: str
+    backend: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "backend": self.backend}
+
+
+@dataclass(frozen=True, slots=True)
+class _JoinCall(TaskSpec):
+    """A join-level CHIP-9 call: the compiled join and the one backend that runs it."""
+
+    kind: ClassVar[str] = ""
+    join: Mapping[str, Any]
+    backend: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterModelTransform(_JoinCall):
+    kind: ClassVar[str] = REGISTER_MODEL_TRANSFORM
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitBatchInference(_JoinCall):
+    kind: ClassVar[str] = SUBMIT_BATCH_INFERENCE
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForBatchInference(_JoinCall):
+    kind: ClassVar[str] = WAIT_FOR_BATCH_INFERENCE
+    output_table: str = ""  # the Asset the job's success updates
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterTeamModelTransforms(TaskSpec):
+    kind: ClassVar[str] = REGISTER_TEAM_MODEL_TRANSFORMS
+    join_paths: tuple[str, ...]  # relative to the repo root: re-read at run time
+    join_names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"joins": list(self.join_names)}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfigErrors(TaskSpec):
+    """One broken file of the repo: the task fails with its errors."""
+
+    kind: ClassVar[str] = CONFIG_ERROR_TASK
+    path: str
+    errors: tuple["ConfigError", ...]
+    recipients: tuple[str, ...] = ()  # maintainers of the team the file belongs to
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "errors": [e.to_dict() for e in self.errors]}
+
+
+# -- tasks and DAGs -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedTask:
     task_id: str
-    kind: str
+    spec: TaskSpec
     upstream: tuple[str, ...] = ()
-    # Kind-specific facts the renderer needs, e.g. {"table": ..., "lag_days": ...} for a sensor,
-    # {"model": ...} for a registration, {"subcommand": ..., "mode": ...} for a Spark job.
-    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"task_id": self.task_id, "kind": self.kind, "upstream": list(self.upstream)}
-        if "argv" in self.details:
-            out["argv"] = list(self.details["argv"])
-        return out
+        return {"task_id": self.task_id, "kind": self.kind, "upstream": list(self.upstream), **self.spec.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDoc:
+    """A model as the DAG's documentation lists it (params are redacted when rendered)."""
+
+    name: str
+    backend: str
+    params: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +211,23 @@ class PlannedDag:
     tasks: tuple[PlannedTask, ...]
     reads: tuple[str, ...]
     writes: tuple[str, ...]
-    conf_name: str | None = None  # the join / GroupBy metaData.name (None for team DAGs)
+    conf_name: str | None = None  # the join / GroupBy / staging query metaData.name (None for team DAGs)
     start_date: str | None = None
     owners: tuple[str, ...] = ()  # e-mail addresses to notify on failure
     queue: str | None = None
     tags: tuple[str, ...] = ()
-    # Per-kind facts for rendering and doc_md (models, backends, conf paths of member joins ...).
-    details: Mapping[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    # The config files (relative to the repo root) this DAG is built from, teams.json included: a
+    # change to any other file cannot change it. None: the whole repo (the config-errors DAG).
+    inputs: tuple[str, ...] | None = ()
+    # Documentation facts: the models of a join, the member joins of a team DAG.
+    models: tuple[ModelDoc, ...] = ()
+    members: tuple[str, ...] = ()
+    # Whether a manual trigger takes a start_ds/end_ds range.
+    takes_range: bool = True
+
+    def task(self, task_id: str) -> PlannedTask:
+        return next(t for t in self.tasks if t.task_id == task_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,10 +245,14 @@ class PlannedDag:
 @dataclass(frozen=True, slots=True)
 class Plan:
     dags: tuple[PlannedDag, ...]
-    errors: tuple[ConfigError, ...]
+    errors: tuple["ConfigError", ...]
+    # Problems that do not stop a DAG but will fail a task until fixed (a placeholder setting, a
+    # connection the deployment lacks); `validate` prints them without failing.
+    warnings: tuple["ConfigError", ...] = field(default=())
 
     def dag(self, dag_id: str) -> PlannedDag:
         return next(d for d in self.dags if d.dag_id == dag_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dags": [d.to_dict() for d in self.dags], "errors": [e.to_dict() for e in self.errors]}
+        return {"dags": [d.to_dict() for d in self.dags], "errors": [e.to_dict() for e in self.errors],
+                "warnings": [w.to_dict() for w in self.warnings]}

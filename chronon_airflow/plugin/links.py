@@ -156,5 +156,7 @@ def _planned_backend(dag_id: str) -> str:
     from chronon_airflow.render import planned_dag
 
     dag = planned_dag(dag_id)
-    backends = list((dag.details or {}).get("backends") or ()) if dag else []
-    return backends[0] if len(backends) == 1 else ""
+    if dag is None:
+        return ""
+    submit = next((t for t in dag.tasks if t.kind == "submit_batch_inference"), None)
+    return submit.spec.backend if submit is not None else ""

@@ -83,16 +83,16 @@ _LOADED: dict[str, tuple[str, Any, Any]] = {}
 def _repo_and_plan(root: str) -> tuple[Any, Any]:
     from pathlib import Path
 
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
+    from chronon_airflow.deployment import resolve_deployment
+    from chronon_airflow.plan.load import load_plan
     from chronon_airflow.render.cache import snapshot
 
-    key = snapshot(Path(root)).key  # changes with any compiled file, setting or code change
+    deployment = resolve_deployment()
+    key = snapshot(Path(root), deployment).key  # changes with any compiled file, setting or code change
     hit = _LOADED.get(root)
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
-    repo = load_repo(root)
-    plan = build_plan(repo)
+    repo, plan = load_plan(root, deployment)
     _LOADED[root] = (key, repo, plan)
     return repo, plan
 
@@ -111,7 +111,7 @@ def build_summary(repo_path: str | None = None, resolve_connections: bool = True
     for d in plan.dags:
         if d.conf_name:
             dags_by_conf[d.conf_name].append(d.dag_id)
-        for name in (d.details or {}).get("joins") or ():  # team DAGs register member joins
+        for name in d.members:  # team DAGs register member joins
             dags_by_conf[name].append(d.dag_id)
 
     joins, models = [], []

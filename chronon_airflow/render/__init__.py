@@ -4,17 +4,6 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from chronon_airflow import settings
-
-
-def _load_and_plan(root: Path):
-    from chronon_airflow.config import load_repo
-    from chronon_airflow.plan import build_plan
-    from chronon_airflow.render.spark_connection import configured_spark_connection
-
-    repo = load_repo(root)
-    return repo, build_plan(repo, configured_spark_connection())
-
 
 def build_dags(repo_path: str | Path | None = None) -> dict:
     """Every chronon-airflow DAG for the configured repo, keyed by dag_id.
@@ -39,15 +28,21 @@ def build_dags(repo_path: str | Path | None = None) -> dict:
 def _build_dags(repo_path: str | Path | None) -> dict:
     from airflow.sdk import get_parsing_context
 
+    from chronon_airflow import deployment as dep
+    from chronon_airflow import settings
+    from chronon_airflow.plan.load import repo_root
     from chronon_airflow.render import cache
 
-    root = Path(repo_path or settings.repo_path()).resolve()
+    root = repo_root(repo_path)
     only = get_parsing_context().dag_id
     if only is not None:
+        # A task start: the operators never read the Spark connection (the hook resolves it when
+        # the task runs), so the deployment is the settings alone, without a connection lookup.
         entry = cache.load_one_by_inputs(root, only)
         if entry is not None:
-            return _render_one(entry, only)
-    snap = cache.snapshot(root)
+            return _render_one(entry, only, dep.from_settings(settings.snapshot(), None))
+    deployment = dep.resolve_deployment()
+    snap = cache.snapshot(root, deployment)
     if only is None:
         dags = cache.load_dags(snap.key)
         if dags is not None:
@@ -56,41 +51,42 @@ def _build_dags(repo_path: str | Path | None) -> dict:
     else:
         entry = cache.load_one(snap, only)
         if entry is not None:
-            return _render_one(entry, only)
+            return _render_one(entry, only, deployment)
     hit = cache.load_full(snap)
     if hit is not None:
         root_s, plan = hit
     else:
-        repo, plan = _load_and_plan(root)
+        from chronon_airflow.plan.load import load_plan
+
+        repo, plan = load_plan(root, deployment)
         root_s = repo.root
         cache.store(snap, repo, plan)
     from chronon_airflow.render.dags import render
 
-    dags = render(plan, root_s, only_dag_id=only)
+    dags = render(plan, root_s, deployment, only_dag_id=only)
     if only is None:
         cache.store_dags(snap.key, dags)
     return dags
 
 
-def _render_one(entry: tuple, dag_id: str) -> dict:
+def _render_one(entry: tuple, dag_id: str, deployment) -> dict:
     """A task start's DAG from its cached plan entry: the plan carries everything render() reads."""
     from chronon_airflow.plan.model import Plan
     from chronon_airflow.render.dags import render
 
     planned, root, _inputs = entry
-    return render(Plan(dags=(planned,), errors=()), root, only_dag_id=dag_id)
+    return render(Plan(dags=(planned,), errors=()), root, deployment, only_dag_id=dag_id)
 
 
 def planned_dag(dag_id: str, repo_path: str | Path | None = None):
     """One generated DAG's plan entry (``None`` if the repo has no such DAG), read from the parse
     cache the dag-processor keeps; only without a usable entry are the repo loaded and planned."""
+    from chronon_airflow.plan.load import load_plan, repo_root
     from chronon_airflow.render import cache
 
-    root = Path(repo_path or settings.repo_path()).resolve()
+    root = repo_root(repo_path)
     entry = cache.load_one_by_inputs(root, dag_id)
-    if entry is None:
-        entry = cache.load_one(cache.snapshot(root), dag_id)
     if entry is not None:
         return entry[0]
-    _repo, plan = _load_and_plan(root)
+    _repo, plan = load_plan(root)
     return next((d for d in plan.dags if d.dag_id == dag_id), None)

@@ -5,8 +5,10 @@ planning thousands of compiled configs is the same work each time while nothing 
 plan (which carries everything the render layer reads) is pickled under a key made of:
 
 * the repo root and ``(path, size, mtime_ns)`` of ``teams.json`` and every file the loader reads
-  under ``production/joins`` and ``production/group_bys`` (the same walk as the loader);
-* every ``[chronon]`` setting and ``AIRFLOW_CONN_<spark_conn_id>`` (they shape the Spark argv);
+  under ``production/joins``, ``production/group_bys`` and ``production/staging_queries`` (the same
+  walk as the loader);
+* the deployment (:class:`chronon_airflow.deployment.Deployment`: every ``[chronon]`` setting and
+  the Spark connection, which shapes the argv the plan shows);
 * the chronon_airflow version and the ``(size, mtime_ns)`` of its own Python files, so an upgrade
   or a code change never reuses a plan built by other code; the Python version (pickle format);
 * the versions of Airflow, its task SDK and the providers our operators use, and the Airflow
@@ -37,7 +39,6 @@ this user or is writable by others is never read.
 """
 from __future__ import annotations
 
-import copyreg
 import hashlib
 import os
 import pickle
@@ -46,7 +47,6 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from chronon_airflow import settings
@@ -55,20 +55,6 @@ from chronon_airflow import settings
 FORMAT = 2
 KEEP_KEYS = 3  # fingerprint folders kept; older ones are removed when a new one is written
 _PACKAGE = Path(__file__).resolve().parent.parent
-
-
-def _mappingproxy(d: dict) -> MappingProxyType:
-    return MappingProxyType(d)
-
-
-def _reduce_mappingproxy(m: MappingProxyType) -> tuple:
-    # By a module function: the type itself has no importable name (builtins.mappingproxy).
-    return _mappingproxy, (dict(m),)
-
-
-# The loaded configs (and values the plan takes from them) are frozen with MappingProxyType, which
-# pickle cannot handle by itself.
-copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
 
 
 def cache_dir() -> Path | None:
@@ -128,12 +114,12 @@ class Snapshot:
 
 
 def _env_fingerprint(root: Path) -> str:
+    """Everything in the key but the repo's files and the Spark connection: what a task start
+    checks (the connection only changes the argv the plan displays, never the operators)."""
     from chronon_airflow import __version__
 
-    conn_id = settings.get("spark_conn_id")
-    items: list = [FORMAT, sys.version_info[:2], __version__, str(root),
-                   sorted((k, settings.get(k)) for k in settings.DEFAULTS),
-                   os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"), _code_files(), _airflow_fingerprint()]
+    items: list = [FORMAT, sys.version_info[:2], __version__, str(root), sorted(settings.snapshot().items()),
+                   _code_files(), _airflow_fingerprint()]
     return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
 
 
@@ -145,14 +131,16 @@ def _stat(path: str) -> tuple[int, int]:
         return -1, -1
 
 
-def snapshot(root: Path) -> Snapshot:
+def snapshot(root: Path, deployment: Any = None) -> Snapshot:
+    """The key of ``root``'s files under ``deployment`` (its fingerprint joins the key)."""
     root = Path(root).resolve()
     env = _env_fingerprint(root)
     items: list = [("teams.json", *_stat(str(root / "teams.json")))]
-    _walk(root / "production" / "joins", root, items)
-    items.append("|")
-    _walk(root / "production" / "group_bys", root, items)
-    key = hashlib.sha256(repr([env, items]).encode()).hexdigest()[:32]
+    for kind in ("joins", "group_bys", "staging_queries"):
+        items.append("|")
+        _walk(root / "production" / kind, root, items)
+    deployed = deployment.fingerprint() if deployment is not None else None
+    key = hashlib.sha256(repr([env, deployed, items]).encode()).hexdigest()[:32]
     return Snapshot(key, env, {i[0]: (i[1], i[2]) for i in items if i != "|"})
 
 
@@ -249,20 +237,17 @@ def load_one(snap: Snapshot, dag_id: str) -> Any:
     return _read(folder, _dag_file(dag_id))
 
 
-def _inputs(snap: Snapshot, repo: Any, d: Any) -> tuple | None:
-    """The files the DAG ``d`` is built from, with their stats in ``snap`` (None: check the whole key)."""
+def _inputs(snap: Snapshot, d: Any) -> tuple | None:
+    """The files the DAG ``d`` is built from (the plan says which), with their stats in ``snap``;
+    None: check the whole key (a team's metadata upload lists every join of the team, and the
+    config-errors DAG depends on every file)."""
     from chronon_airflow.plan import model as pm
 
-    if d.kind == pm.JOIN_BACKFILL:
-        paths = [d.source]
-    elif d.kind in (pm.GROUP_BY_UPLOAD, pm.GROUP_BY_BACKFILL, pm.GROUP_BY_STREAMING):
-        paths = [d.source, repo.joins[d.details["parent_join"]].path]
-    else:  # a team's metadata upload lists every join of the team
+    if d.inputs is None or d.kind in (pm.METADATA_UPLOAD, pm.CONFIG_ERRORS):
         return None
-    paths.append("teams.json")
-    if any(p not in snap.files for p in paths):
+    if any(p not in snap.files for p in d.inputs):
         return None
-    return tuple((p, *snap.files[p]) for p in paths)
+    return tuple((p, *snap.files[p]) for p in d.inputs)
 
 
 def store(snap: Snapshot, repo: Any, plan: Any) -> None:
@@ -280,7 +265,7 @@ def store(snap: Snapshot, repo: Any, plan: Any) -> None:
             return
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=base))
         for d in plan.dags:
-            entry = (d, repo.root, _inputs(snap, repo, d))
+            entry = (d, repo.root, _inputs(snap, d))
             (tmp / _dag_file(d.dag_id)).write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         # Written last: its presence says the per-DAG files are complete. The plan is all render()
         # reads; the loaded configs (every GroupBy embeds its parent join) are not kept.

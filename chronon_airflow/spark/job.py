@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chronon_airflow import naming
+from chronon_airflow.exceptions import InvalidConfig
+from chronon_airflow.partitions import check_ds
 from chronon_airflow.spark.env import PRODUCTION, effective_mode, resolve_env
 
 START_DS = "<start_ds>"
@@ -41,7 +43,7 @@ def local_driver_path() -> str:
 
     spec = importlib.util.find_spec(LOCAL_ENGINE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigValueError("[chronon] engine = local needs the local engine: pip install 'chronon-airflow[engine]' "
+        raise InvalidConfig("[chronon] engine", "[chronon] engine = local needs the local engine: pip install 'chronon-airflow[engine]' "
                                "(or set [chronon] engine = jar)")
     return str(Path(list(spec.submodule_search_locations)[0]) / "driver.py")
 ENGINES = ("jar", "local")
@@ -52,15 +54,17 @@ ROUTES = {
     ("group_bys", "upload"): "group-by-upload",
     ("group_bys", "backfill"): "group-by-backfill",
     ("group_bys", "streaming"): "group-by-streaming",
+    ("staging_queries", "backfill"): "staging-query-backfill",
 }
 # Which subcommands take which date arguments.
-_TAKES_END = {"join", "group-by-upload", "group-by-backfill"}
-_TAKES_START = {"join", "group-by-backfill"}
+_TAKES_END = {"join", "group-by-upload", "group-by-backfill", "staging-query-backfill"}
+_TAKES_START = {"join", "group-by-backfill", "staging-query-backfill"}
+# A Java class name, for CHRONON_ONLINE_CLASS (upstream's teams.json ships a "[ONLINE-TODO]..." placeholder).
+_JAVA_CLASS = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MEMORY = re.compile(r"^\d+[kKmMgGtT]?[bB]?$")
 _INT = re.compile(r"^\d+$")
 _ALLOWED_BINARIES = ("spark-submit", "spark2-submit", "spark3-submit")
@@ -80,13 +84,9 @@ LOCAL_CONF = {
 }
 
 
-class ConfigValueError(ValueError):
-    """A config or teams.json value that must not reach a command line."""
-
-
 def validate_name(value: Any, field_name: str, pattern: re.Pattern = _NAME) -> str:
     if not isinstance(value, str) or not pattern.match(value) or value.startswith("-"):
-        raise ConfigValueError(
+        raise InvalidConfig(field_name, 
             f"{field_name} = {value!r} is not allowed: it must match {pattern.pattern} and not start with '-'"
         )
     return value
@@ -100,15 +100,16 @@ def validate_conf_path(value: Any, field_name: str = "conf_path") -> str:
     printable character (the argv never goes through a shell).
     """
     if not isinstance(value, str) or not value or value.startswith("-") or _CONTROL.search(value):
-        raise ConfigValueError(f"{field_name} = {value!r} is not a usable path")
+        raise InvalidConfig(field_name, f"{field_name} = {value!r} is not a usable path")
     if any(p.startswith("-") for p in value.split("/")):
-        raise ConfigValueError(f"{field_name} = {value!r} is not allowed: a path component starts with '-'")
+        raise InvalidConfig(field_name, f"{field_name} = {value!r} is not allowed: a path component starts with '-'")
     return value
 
 
-def validate_ds(value: Any, field_name: str) -> str:
-    if not isinstance(value, str) or not _DS.fullmatch(value):
-        raise ConfigValueError(f"{field_name} = {value!r} is not a YYYY-MM-DD date")
+def _argv_value(value: str, field_name: str) -> str:
+    """A value that follows an option in the driver's argv: never read as an option itself."""
+    if not value or value.startswith("-") or _CONTROL.search(value):
+        raise InvalidConfig(field_name, f"{field_name} = {value!r} is not allowed as a command-line value")
     return value
 
 
@@ -116,7 +117,7 @@ def _int_env(env: Mapping[str, str], key: str) -> int | None:
     if key not in env or env[key] == "":
         return None
     if not _INT.match(env[key]):
-        raise ConfigValueError(f"env {key} = {env[key]!r} must be a whole number")
+        raise InvalidConfig(f"env {key}", f"env {key} = {env[key]!r} must be a whole number")
     return int(env[key])
 
 
@@ -124,7 +125,7 @@ def _memory_env(env: Mapping[str, str], key: str) -> str | None:
     if key not in env or env[key] == "":
         return None
     if not _MEMORY.match(env[key]):
-        raise ConfigValueError(f"env {key} = {env[key]!r} must look like 512M, 8G, 1024")
+        raise InvalidConfig(f"env {key}", f"env {key} = {env[key]!r} must look like 512M, 8G, 1024")
     return env[key]
 
 
@@ -156,19 +157,19 @@ class SparkJob:
         """The job with the date placeholders replaced (whole argv elements only). A given date is
         checked even when this subcommand takes no such argument: a bad one is a bad run."""
         if start_ds is not None:
-            validate_ds(start_ds, "start_ds")
+            check_ds(start_ds, "start_ds")
         if end_ds is not None:
-            validate_ds(end_ds, "end_ds")
+            check_ds(end_ds, "end_ds")
         args = []
         for arg in self.application_args:
             if arg == START_DS:
                 if start_ds is None:
-                    raise ConfigValueError(f"{self.subcommand} needs a start date but none was given")
-                arg = validate_ds(start_ds, "start_ds")
+                    raise InvalidConfig("start_ds", f"{self.subcommand} needs a start date but none was given")
+                arg = check_ds(start_ds, "start_ds")
             elif arg == END_DS:
                 if end_ds is None:
-                    raise ConfigValueError(f"{self.subcommand} needs an end date but none was given")
-                arg = validate_ds(end_ds, "end_ds")
+                    raise InvalidConfig("end_ds", f"{self.subcommand} needs an end date but none was given")
+                arg = check_ds(end_ds, "end_ds")
             args.append(arg)
         return dataclasses.replace(self, application_args=args)
 
@@ -181,7 +182,9 @@ def infer_conf_type(conf: Mapping[str, Any]) -> str:
         return "joins"
     if "keyColumns" in conf or "aggregations" in conf or "sources" in conf:
         return "group_bys"
-    raise ConfigValueError("cannot tell whether the config is a join or a group_by (no left/joinParts/sources)")
+    if "query" in conf and isinstance(conf.get("query"), str):
+        return "staging_queries"
+    raise InvalidConfig("", "cannot tell whether the config is a join, a group_by or a staging query")
 
 
 def app_name(conf_type: str, mode: str, env: str, name: str) -> str:
@@ -196,30 +199,29 @@ def build_spark_job(
     teams: Mapping[str, Any],
     *,
     conf_type: str | None = None,
-    engine: str | None = None,
-    env: str | None = None,
-    chronon_jar: str | None = None,
-    chronon_version: str | None = None,
+    engine: str = "local",
+    env: str = PRODUCTION,
+    chronon_jar: str = "",
+    chronon_version: str = "",
 ) -> SparkJob:
     """Build the Spark job for ``conf`` (parsed compiled JSON) in ``mode``.
 
-    ``mode``: ``backfill`` (join -> ``join``; group_by -> ``group-by-backfill``), ``upload``
-    (group_by -> ``group-by-upload``) or ``streaming`` (group_by -> ``group-by-streaming``).
-    ``engine``/``env``/``chronon_jar``/``chronon_version`` default to the settings.
+    ``mode``: ``backfill`` (join -> ``join``; group_by -> ``group-by-backfill``; staging query ->
+    ``staging-query-backfill``), ``upload`` (group_by -> ``group-by-upload``) or ``streaming``
+    (group_by -> ``group-by-streaming``). ``engine``/``env``/``chronon_jar``/``chronon_version``
+    come from the deployment (:class:`chronon_airflow.deployment.Deployment`); nothing is read from
+    settings here.
     """
-    from chronon_airflow import settings  # no Airflow import; read lazily so tests can set env
-
-    engine = engine or settings.get("engine") or "local"
     if engine not in ENGINES:
-        raise ConfigValueError(f"engine {engine!r} is not one of {ENGINES}")
-    env = env or settings.get("env") or PRODUCTION
+        raise InvalidConfig("[chronon] engine", f"engine {engine!r} is not one of {ENGINES}")
+    env = env or PRODUCTION
     validate_name(env, "env")
     conf_type = conf_type or infer_conf_type(conf)
     mode = effective_mode(mode)
     subcommand = ROUTES.get((conf_type, mode))
     if subcommand is None:
-        raise ConfigValueError(
-            f"mode {mode!r} is not available for {conf_type} "
+        raise InvalidConfig(
+            "", f"mode {mode!r} is not available for {conf_type} "
             f"(supported: {sorted(m for (t, m) in ROUTES if t == conf_type)})"
         )
     meta = conf.get("metaData") or {}
@@ -244,7 +246,7 @@ def build_spark_job(
         try:
             custom = json.loads(meta["customJson"])
         except ValueError as exc:
-            raise ConfigValueError(f"metaData.customJson of {name} is not JSON: {exc}") from None
+            raise InvalidConfig("metaData.customJson", f"metaData.customJson of {name} is not JSON: {exc}") from None
         additional = [str(a) for a in (custom or {}).get("additional_args") or []]
 
     env_vars = dict(resolved)
@@ -253,7 +255,8 @@ def build_spark_job(
 
     if engine == "local":
         if additional:
-            raise ConfigValueError(
+            raise InvalidConfig(
+                "metaData.customJson.additional_args",
                 f"customJson additional_args {additional} is not supported by the local engine — "
                 f"run it with the Chronon jar (conf: {conf_path})"
             )
@@ -268,10 +271,11 @@ def build_spark_job(
         )
 
     # ---- the Chronon jar ----
-    version = chronon_version or settings.get("chronon_version") or resolved.get("VERSION", "")
-    jar = chronon_jar if chronon_jar is not None else settings.get("chronon_jar")
+    version = chronon_version or resolved.get("VERSION", "")
+    jar = chronon_jar
     if not jar:
-        raise ConfigValueError(
+        raise InvalidConfig(
+            "[chronon] chronon_jar", 
             "engine 'jar' needs the Chronon driver jar: set [chronon] chronon_jar "
             "(AIRFLOW__CHRONON__CHRONON_JAR), optionally with a {version} placeholder"
         )
@@ -282,12 +286,16 @@ def build_spark_job(
 
     if subcommand == "group-by-streaming":
         # Upstream ONLINE_WRITE_ARGS: --conf-path --online-jar --online-class + CHRONON_ONLINE_ARGS.
+        # Only this job reads them: a bad value costs the streaming DAG, never the batch ones.
         if resolved.get("CHRONON_ONLINE_JAR"):
-            args += ["--online-jar", resolved["CHRONON_ONLINE_JAR"]]
+            args += ["--online-jar", _argv_value(resolved["CHRONON_ONLINE_JAR"], "env CHRONON_ONLINE_JAR")]
         if resolved.get("CHRONON_ONLINE_CLASS"):
-            args += ["--online-class", validate_name(resolved["CHRONON_ONLINE_CLASS"], "env CHRONON_ONLINE_CLASS")]
+            args += ["--online-class", _argv_value(resolved["CHRONON_ONLINE_CLASS"], "env CHRONON_ONLINE_CLASS")]
         # Split like a shell would, but nothing is ever run through one.
-        args += shlex.split(resolved.get("CHRONON_ONLINE_ARGS", ""))
+        try:
+            args += shlex.split(resolved.get("CHRONON_ONLINE_ARGS", ""))
+        except ValueError as e:
+            raise InvalidConfig("env CHRONON_ONLINE_ARGS", f"env CHRONON_ONLINE_ARGS cannot be split into arguments: {e}") from None
     args += additional
 
     # Mapping of upstream scripts/spark_submit.sh.
@@ -314,7 +322,8 @@ def build_spark_job(
 
     spark_submit_path = resolved.get("SPARK_SUBMIT_PATH") or None
     if spark_submit_path and Path(spark_submit_path).name not in _ALLOWED_BINARIES:
-        raise ConfigValueError(
+        raise InvalidConfig(
+            "env SPARK_SUBMIT_PATH",
             f"env SPARK_SUBMIT_PATH = {spark_submit_path!r}: the Spark provider only runs one of "
             f"{_ALLOWED_BINARIES} found on PATH"
         )
@@ -328,6 +337,33 @@ def build_spark_job(
         engine="jar", subcommand=subcommand, conf_type=conf_type, mode=mode,
         spark_submit_path=spark_submit_path,
     )
+
+
+_PLACEHOLDER = re.compile(r"\[[A-Z-]*TODO\]")
+
+
+def job_warnings(job: SparkJob) -> list[tuple[str, str]]:
+    """``(field, message)`` for values this job uses that cannot work as they are: upstream's
+    teams.json ships placeholders (``[TODO]``, ``[ONLINE-TODO]``) that a team fills in later. The
+    job is still planned (the value is harmless on a command line); its task fails until fixed."""
+    out = []
+    if job.engine != "jar":
+        return out
+    if job.spark_submit_path and _PLACEHOLDER.search(job.spark_submit_path):
+        out.append(("env SPARK_SUBMIT_PATH", f"{job.spark_submit_path!r} is a placeholder: spark-submit is "
+                                             "taken from PATH instead"))
+    if job.subcommand == "group-by-streaming":
+        args = job.application_args
+        if "--online-class" in args:
+            value = args[args.index("--online-class") + 1]
+            if not _JAVA_CLASS.fullmatch(value):
+                out.append(("env CHRONON_ONLINE_CLASS", f"{value!r} is not a Java class name: the streaming job "
+                                                        "fails until teams.json names the online.Api class"))
+        else:
+            out.append(("env CHRONON_ONLINE_CLASS", "is not set: the streaming job needs the online.Api class"))
+        if any(_PLACEHOLDER.search(a) for a in args):
+            out.append(("env CHRONON_ONLINE_ARGS", "still holds upstream's [ONLINE-TODO] placeholder text"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -354,7 +390,7 @@ class SparkConnection:
             master = f"{master}:{port}"
         binary = extra.get("spark-binary", "spark-submit")
         if binary not in _ALLOWED_BINARIES:
-            raise ConfigValueError(f"spark-binary {binary!r} is not one of {_ALLOWED_BINARIES}")
+            raise InvalidConfig("spark-binary", f"spark-binary {binary!r} is not one of {_ALLOWED_BINARIES}")
         return cls(master=master, deploy_mode=extra.get("deploy-mode"), queue=extra.get("queue"),
                    spark_binary=binary, namespace=extra.get("namespace"))
 
@@ -385,7 +421,7 @@ def spark_submit_argv(
         for key, value in job.env_vars.items():
             argv += ["--conf", tmpl.format(key, value)]
     elif job.env_vars and connection.deploy_mode == "cluster":
-        raise ConfigValueError("env vars cannot be passed in Spark standalone cluster mode")
+        raise InvalidConfig("deploy-mode", "env vars cannot be passed in Spark standalone cluster mode")
     if is_k8s and connection.namespace:
         argv += ["--conf", f"spark.kubernetes.namespace={connection.namespace}"]
     if job.jars:

@@ -87,23 +87,43 @@ def test_trigger_a_join_from_the_form_and_see_the_run(page, live_stack):
     dialog.locator("input[name=dagRunId]").fill(run_id)
     page.screenshot(path=str(SHOTS / "04-trigger-form.png"))
     dialog.get_by_test_id("trigger-dag-submit").click()
-    expect(dialog).to_be_hidden()
-
     try:
-        # The UI opens the new run; the runs list shows it too.
-        page.wait_for_url(re.compile(re.escape(f"/runs/{run_id}")))
-        page.screenshot(path=str(SHOTS / "05-run-page.png"))
-        page.goto(f"{base}/dags/{dag_id}/runs")
-        # The runs table fills in after the page: on a loaded 2-core machine that takes seconds.
-        expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
-        page.screenshot(path=str(SHOTS / "06-runs-list.png"))
-
-        run = live_stack.client.dag_run(dag_id, run_id)
+        # Wait on what the UI and the API show, not on a fixed delay: on a loaded 2-core machine the
+        # trigger request, the redirect and the runs table each take seconds.
+        run = _wait_for_run(live_stack.client, dag_id, run_id, timeout=90)
         assert run["run_type"] == "manual"
         assert run["conf"] == {"start_ds": BROWSER_DS, "end_ds": BROWSER_DS}
+        # The UI opens the new run's own page.
+        page.wait_for_url(re.compile(re.escape(f"/runs/{run_id}")), timeout=60_000)
+        expect(page.get_by_text(run_id).first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "05-run-page.png"))
+        page.goto(f"{base}/dags/{dag_id}/runs")
+        expect(page.get_by_text(run_id).first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "06-runs-list.png"))
     finally:
-        # The run only had to appear: remove it so it does not compete with the end-to-end runs.
-        live_stack.client.delete_dag_run(dag_id, run_id)
+        # The run only had to appear: remove it (whatever failed above) so it does not compute
+        # partitions the end-to-end runs check.
+        _delete_run(live_stack.client, dag_id, run_id)
+
+
+def _wait_for_run(client, dag_id: str, run_id: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.dag_run(dag_id, run_id)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def _delete_run(client, dag_id: str, run_id: str) -> None:
+    """Delete the run once it exists (the trigger may still be in flight when a check failed)."""
+    try:
+        _wait_for_run(client, dag_id, run_id, timeout=60)
+    except Exception:
+        return  # never created: nothing to delete
+    client.delete_dag_run(dag_id, run_id)
 
 
 def test_chronon_page_lists_the_config_error(page, live_stack):

@@ -1,7 +1,8 @@
 """The bad-config corpus: broken and hostile compiled files, generated deterministically.
 
 :func:`build_corpus_repo` copies the project's ``configs/`` (the valid configs) and adds every case
-under ``production/{joins,group_bys,staging_queries}/hardening/``. Each :class:`Case` says what the
+at the compiler's path of its name, ``production/{joins,group_bys,staging_queries}/search/hardening_<case>.v1``
+(a few cases are about paths and sit elsewhere). Each :class:`Case` says what the
 loader must make of it: ``errors`` (path, field, message fragment) it must report, or the DAG ids
 it must still generate when the file is valid but hostile.
 
@@ -64,12 +65,14 @@ def _j(data) -> bytes:
     return json.dumps(data, indent=1).encode()
 
 
-def join_path(case_id: str) -> str:
-    return f"production/joins/hardening/{case_id}"
+def join_path(case_id: str, team: str = "search") -> str:
+    """The compiler's path of :func:`hname` ``(case_id)``: the name check passes, the case's own
+    problem is what the loader reports."""
+    return f"production/joins/{team}/hardening_{case_id}.v1"
 
 
 def gb_path(case_id: str) -> str:
-    return f"production/group_bys/hardening/{case_id}"
+    return f"production/group_bys/search/hardening_{case_id}.v1"
 
 
 def hname(case_id: str) -> str:
@@ -194,12 +197,17 @@ def cases() -> list[Case]:
                     "metaData.name", "is required"),
         _error_case("missing_team", "no metaData.team", _mutated("missing_team", lambda j: j["metaData"].pop("team")),
                     "metaData.team", "is required"),
-        _error_case("unknown_team", "a team teams.json does not define",
-                    _mutated("unknown_team", lambda j: j["metaData"].__setitem__("team", "nosuchteam")),
-                    "metaData.team", "not in teams.json"),
-        _error_case("default_team", "the teams.json 'default' entry as a team",
-                    _mutated("default_team", lambda j: j["metaData"].__setitem__("team", "default")),
-                    "metaData.team", "not in teams.json"),
+        Case("unknown_team", "a team teams.json does not define",
+             {join_path("unknown_team", "nosuchteam"): _mutated("unknown_team", lambda j: j["metaData"].update(
+                 team="nosuchteam", name="nosuchteam.hardening_unknown_team.v1"))},
+             ((join_path("unknown_team", "nosuchteam"), "metaData.team", "not in teams.json"),)),
+        Case("default_team", "the teams.json 'default' entry as a team",
+             {join_path("default_team", "default"): _mutated("default_team", lambda j: j["metaData"].update(
+                 team="default", name="default.hardening_default_team.v1"))},
+             ((join_path("default_team", "default"), "metaData.team", "not in teams.json"),)),
+        _error_case("team_not_its_folder", "metaData.team differs from the team folder the file is in",
+                    _mutated("team_not_its_folder", lambda j: j["metaData"].__setitem__("team", "risk")),
+                    "metaData.team", "does not match the file's folder"),
         _error_case("name_wrong_type", "metaData.name is a number", _mutated("name_wrong_type", _set_name(42)),
                     "metaData.name", "expected a string"),
         _error_case("transforms_wrong_type", "modelTransforms.transforms is an object",
@@ -303,18 +311,23 @@ def cases() -> list[Case]:
                         j, spec="search_data.search_events/ds={{ macros.ds_add(ds, -100000) }}")),
                     "metaData.dependencies[0].spec", "out of range"),
         # -- repo-level ----------------------------------------------------------------------
-        Case("duplicate_name", "two files with one metaData.name",
-             {join_path("duplicate_a"): _j(base_join("duplicate")), join_path("duplicate_b"): _j(base_join("duplicate"))},
-             ((join_path("duplicate_a"), "metaData.name", "also used by production/joins/hardening/duplicate_b"),
-              (join_path("duplicate_b"), "metaData.name", "also used by production/joins/hardening/duplicate_a"))),
+        Case("duplicate_name", "a stray copy of a config beside the file at the compiler's path",
+             {join_path("duplicate"): _j(base_join("duplicate")),
+              join_path("duplicate_copy"): _j(base_join("duplicate"))},
+             ((join_path("duplicate_copy"), "metaData.name", "does not match the file's path"),),
+             # The file at the compiler's path keeps its DAG.
+             dag_ids=(f"chronon.join_backfill.{hname('duplicate')}",)),
+        Case("outside_the_layout", "a config in a folder the compiler never writes",
+             {"production/joins/hardening/nested/cfg": _j(base_join("outside_the_layout"))},
+             (("production/joins/hardening/nested/cfg", "", "never writes this path"),)),
         _error_case("join_source_missing", "a JoinSource to a join not in the repo", _join_source_missing(),
                     "sources[0].joinSource.join.metaData.name", "not in this repo", kind="gb"),
         Case("chaining_cycle", "a join using a GroupBy that reads that join's output",
              _cycle_files(), ((gb_path("cycle_gb"), "sources[0].joinSource.join.metaData.name", "chaining cycle"),),
              dag_ids=(f"chronon.join_backfill.{hname('cycle_join')}",)),
         Case("hostile_file_name", "a valid config in a file named $(touch ...)",
-             {f"production/joins/hardening/{HOSTILE_FILE_NAME}": _j(base_join("hostile_file_name"))},
-             ((f"production/joins/hardening/{HOSTILE_FILE_NAME}", "", "is not allowed"),)),
+             {f"production/joins/search/{HOSTILE_FILE_NAME}": _j(base_join("hostile_file_name"))},
+             ((f"production/joins/search/{HOSTILE_FILE_NAME}", "", "is not allowed"),)),
         # -- valid but hostile: must load, generate their DAGs, and show nothing dangerous -----
         _valid_case("secret_params", "secret-looking modelBackendParams (loaded, never shown)",
                     _mutated("secret_params", lambda j: _model(j)["inferenceSpec"]["modelBackendParams"].update(
@@ -334,10 +347,11 @@ def cases() -> list[Case]:
                         "note", f"'{JINJA}'"))),
         _valid_case("hostile_dependency_name", "Jinja and shell in a dependency's name (task id sanitized)",
                     _mutated("hostile_dependency_name", lambda j: _dep(j, name=f"{JINJA} {SHELL_SUBST}"))),
-        Case("staging_query_garbage", "garbage under production/staging_queries (not scheduled: ignored)",
-             {"production/staging_queries/hardening/garbage": b"{{{ not json", }),
+        Case("staging_query_garbage", "garbage under production/staging_queries (loaded like every config)",
+             {"production/staging_queries/search/hardening_garbage.v1": b"{{{ not json"},
+             (("production/staging_queries/search/hardening_garbage.v1", "", "invalid JSON"),)),
         Case("hidden_file_garbage", "a hidden editor file among the joins (ignored)",
-             {"production/joins/hardening/.garbage.swp": b"\x00\x01 not json"}),
+             {"production/joins/search/.garbage.swp": b"\x00\x01 not json"}),
     ]
     ids = [c.id for c in out]
     assert len(ids) == len(set(ids)), "case ids must be unique"

@@ -43,7 +43,8 @@ def test_spark_argv_is_a_list_of_plain_elements(corpus):
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
-    from chronon_airflow.spark.job import ConfigValueError, spark_submit_argv
+    from chronon_airflow.exceptions import InvalidRange
+    from chronon_airflow.spark.job import spark_submit_argv
 
     tasks = [t for d in corpus.bag.dags.values() for t in d.tasks if isinstance(t, ChrononSparkSubmitOperator)]
     assert len(tasks) >= 10
@@ -58,7 +59,7 @@ def test_spark_argv_is_a_list_of_plain_elements(corpus):
     source = inspect.getsource(SparkSubmitHook._build_spark_submit_command) + inspect.getsource(SparkSubmitHook.submit)
     assert "shell=True" not in source
     # Run-time dates must be dates: a rendered value is checked before it becomes an argv element.
-    with pytest.raises(ConfigValueError):
+    with pytest.raises(InvalidRange):
         tasks[0].job.with_dates("2024-01-01; touch /tmp/x", "2024-01-02")
 
 

@@ -1,4 +1,6 @@
-"""docker-compose.yaml and Dockerfile: valid compose, and in agreement with what the package reads.
+"""docker-compose.yaml and Dockerfile: valid compose, in agreement with what the package reads, and
+with the native distributed topology (chronon_demo/distributed.py): both take executor, connections,
+queues and [chronon] settings from chronon_demo/topology.py, compared here key by key.
 
 There is no Docker engine here. The file is validated with Debian's ``docker-compose config``
 (``apt-get install -y docker-compose``) when installed, and always against the Compose
@@ -26,9 +28,11 @@ from tests.support.paths import PROJECT_ROOT as ROOT, TEST_DATA
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA = TEST_DATA / "compose_spec.json"
+WORKERS = {"airflow-worker", "airflow-worker-chronon-risk"}  # one Celery worker per queue
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                    "airflow-worker", "airflow-init"}
-REQUIRED = AIRFLOW_SERVICES | {"postgres", "redis", "chronon-backend", "mailpit"}
+                    "airflow-init"} | WORKERS
+SPARK_SERVICES = {"spark-master", "spark-worker-1", "spark-worker-2"}
+REQUIRED = AIRFLOW_SERVICES | SPARK_SERVICES | {"postgres", "redis", "chronon-backend", "mailpit"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
 
@@ -118,7 +122,8 @@ def test_official_airflow_shape(raw, services):
         assert s["build"] == ".", name  # every Airflow component runs this project's image
         assert _env(s)["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
     assert services["airflow-worker"]["command"] == "celery worker"
-    commands = {services[n]["command"] for n in AIRFLOW_SERVICES - {"airflow-init", "airflow-worker"}}
+    assert services["airflow-worker-chronon-risk"]["command"] == "celery worker --queues chronon_risk"
+    commands = {services[n]["command"] for n in AIRFLOW_SERVICES - {"airflow-init"} - WORKERS}
     assert commands == {"api-server", "scheduler", "dag-processor", "triggerer"}
     assert _env(services["airflow-init"])["_AIRFLOW_DB_MIGRATE"] == "true"
     for n in AIRFLOW_SERVICES - {"airflow-init"}:
@@ -177,10 +182,10 @@ def test_connections_point_at_the_services(services):
         # Its job link targets the port published on the host, the browser's side.
         job_url = spec["extra"]["job_url_template"]
         assert job_url.startswith(f"http://localhost:{_container_ports(backend)[args.port]}/")
-        # Spark: the id the package reads, local master as the native run.
+        # Spark: the id the package reads, the standalone master of the spark-master service.
         spark = _conn(env, settings.DEFAULTS["spark_conn_id"])
         assert SparkConnection.from_airflow(spark["conn_type"], spark["host"], spark.get("port"),
-                                            spark.get("extra")).master == "local[*]"
+                                            spark.get("extra")).master == f"spark://spark-master:{_spark_args(services['spark-master']).port}"
         # SMTP: Airflow's default id, to mailpit's SMTP port.
         smtp = _conn(env, "smtp_default")
         assert smtp["host"] == "mailpit" and smtp["port"] == 1025
@@ -213,9 +218,137 @@ def test_backend_service_shares_the_warehouse(services):
     assert args.warehouse == warehouse
     volume = _mount(backend, warehouse)
     assert volume and not volume.startswith(".")  # a named volume ...
-    for name in AIRFLOW_SERVICES:
+    for name in AIRFLOW_SERVICES | SPARK_SERVICES:
         assert _mount(services[name], warehouse) == volume, name  # ... mounted everywhere Spark runs
     assert _mount(backend, args.home) and _mount(backend, args.repo) == "./configs"
+
+
+# -- the Spark standalone cluster -----------------------------------------------------------------
+
+def _spark_args(service: dict) -> argparse.Namespace:
+    """A spark service's ``spark-class`` command line (inside its ``bash -c``), parsed."""
+    command = service["command"]
+    assert command[:2] == ["bash", "-c"], command
+    argv = shlex.split(command[2])
+    assert argv[0] == "exec" and argv[1].endswith("/bin/spark-class"), argv
+    assert "import os, pyspark" in argv[1]  # pyspark's own launcher, as the native topology
+    p = argparse.ArgumentParser()
+    p.add_argument("main_class")
+    p.add_argument("master", nargs="?")
+    for flag in ("--host", "--webui-port", "--cores", "--memory", "--work-dir"):
+        p.add_argument(flag)
+    p.add_argument("--port", type=int)
+    return p.parse_args(argv[2:])
+
+
+def test_spark_cluster(services):
+    master = _spark_args(services["spark-master"])
+    assert master.main_class == "org.apache.spark.deploy.master.Master"
+    assert master.host == services["spark-master"]["hostname"] == "spark-master"
+    assert int(master.webui_port) in _container_ports(services["spark-master"])
+    assert int(master.webui_port) != 8080
+    assert f"localhost:{master.webui_port}/" in " ".join(services["spark-master"]["healthcheck"]["test"])
+    assert "spark.master.rest.enabled=false" in _env(services["spark-master"])["SPARK_MASTER_OPTS"]
+    for name in SPARK_SERVICES - {"spark-master"}:
+        worker = _spark_args(services[name])
+        assert worker.main_class == "org.apache.spark.deploy.worker.Worker"
+        assert worker.master == f"spark://spark-master:{master.port}", name
+        assert services[name]["hostname"] == name
+        assert services[name]["depends_on"]["spark-master"]["condition"] == "service_healthy"
+
+
+# -- agreement with the native distributed topology ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory):
+    """The native topology's stack (nothing started: its state and environment only)."""
+    from chronon_demo.distributed import DistributedConfig, DistributedStack
+
+    stack = DistributedStack(DistributedConfig(workspace=tmp_path_factory.mktemp("native")), log=lambda _: None)
+    stack.state = stack.new_state()
+    return stack
+
+
+def _worker_queues(service: dict) -> list[str]:
+    argv = shlex.split(service["command"])
+    assert argv[:2] == ["celery", "worker"], argv
+    if "--queues" in argv:
+        return argv[argv.index("--queues") + 1].split(",")
+    return ["default"]  # [operators] default_queue
+
+
+def test_shared_settings_are_the_same_key_by_key(raw, native):
+    from chronon_demo import topology
+
+    compose = {k: str(v) for k, v in _interpolate(raw["x-airflow-common"]["environment"]).items()}
+    env = native.airflow_env()
+    for key, value in topology.SHARED_ENV.items():
+        assert compose.get(key, "").lower() == value.lower(), f"docker-compose.yaml: {key}"
+        assert env.get(key, "").lower() == value.lower(), f"native: {key}"
+    for key, prefix in topology.DEPLOYMENT_ENV.items():
+        for where, e in (("docker-compose.yaml", compose), ("native", env)):
+            assert e.get(key), f"{where} does not set {key}"
+            assert e[key].startswith(prefix), f"{where}: {key}={e[key]!r} does not start with {prefix!r}"
+    # Every [chronon] setting either side sets is a shared or a per-deployment one: a new one
+    # cannot be added to one side only.
+    known = set(topology.SHARED_ENV) | set(topology.DEPLOYMENT_ENV)
+    for where, e in (("docker-compose.yaml", compose), ("native", env)):
+        chronon = {k for k in e if k.startswith("AIRFLOW__CHRONON__")}
+        assert chronon <= known, f"{where} sets [chronon] keys topology.py does not define: {chronon - known}"
+    assert {k for k in compose if k.startswith("AIRFLOW__CHRONON__")} == \
+        {k for k in env if k.startswith("AIRFLOW__CHRONON__")}
+    # Secrets: the native ones are generated per stack, never the compose defaults.
+    assert "airflow:airflow@" not in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+def test_connections_agree(raw, native):
+    from chronon_airflow.spark.job import SparkConnection
+    from chronon_demo import topology
+
+    compose = {k: str(v) for k, v in _interpolate(raw["x-airflow-common"]["environment"]).items()}
+    env = native.airflow_env()
+    wanted = {topology.conn_env_key(c) for c in topology.CONNECTIONS}
+    assert {k for k in compose if k.startswith("AIRFLOW_CONN_")} == wanted
+    assert {k for k in env if k.startswith("AIRFLOW_CONN_")} == wanted
+    for conn_id, (conn_type, extra) in topology.CONNECTIONS.items():
+        for where, e in (("docker-compose.yaml", compose), ("native", env)):
+            spec = json.loads(e[topology.conn_env_key(conn_id)])
+            assert spec["conn_type"] == conn_type, (where, conn_id)
+            for key, value in extra.items():
+                assert spec.get("extra", {}).get(key) == value, (where, conn_id, key)
+            if conn_id == topology.SPARK_CONN_ID:
+                master = SparkConnection.from_airflow(spec["conn_type"], spec["host"], spec.get("port"),
+                                                      spec.get("extra")).master
+                assert master.startswith(topology.SPARK_MASTER_SCHEME), (where, master)
+    assert json.loads(env[topology.conn_env_key(topology.SPARK_CONN_ID)])["host"] == \
+        f"spark://127.0.0.1:{native.state['ports']['spark-master']}"
+
+
+def test_queues_agree(services, native):
+    from chronon_demo import topology
+
+    from tests.support.paths import CONFIGS
+
+    queues = topology.worker_queues(CONFIGS)
+    assert topology.DEFAULT_QUEUE in queues and len(queues) >= 2  # a team has a queue of its own
+    compose_workers = {n: _worker_queues(s) for n, s in services.items()
+                       if isinstance(s.get("command"), str) and s["command"].startswith("celery worker")}
+    assert set(compose_workers) == WORKERS
+    assert all(len(q) == 1 for q in compose_workers.values())  # one worker per queue, as natively
+    assert sorted(q for qs in compose_workers.values() for q in qs) == sorted(queues)
+    assert sorted(w["queue"] for w in native.workers.values()) == sorted(queues)
+    # The executor is the same everywhere, and the default queue is Airflow's.
+    for name in AIRFLOW_SERVICES:
+        assert _env(services[name])["AIRFLOW__CORE__EXECUTOR"] == topology.EXECUTOR
+        assert _env(services[name])["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == topology.DEFAULT_QUEUE
+
+
+def test_spark_cluster_agrees(services, native):
+    c = native.config
+    workers = [_spark_args(services[n]) for n in sorted(SPARK_SERVICES - {"spark-master"})]
+    assert len(workers) == c.spark_workers
+    for w in workers:
+        assert (int(w.cores), w.memory) == (c.spark_worker_cores, c.spark_worker_memory)
 
 
 # -- the image ----------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ def test_chained_group_by_takes_its_partitions_from_the_asset_event(stack):
     extra = stack.get("asset_extra") or pytest.fail("the join DAG test must run first")
     dag = stack["dags"][UPLOAD_DAG]
     upload = dag.get_task("group_by_upload")
-    wait = dag.get_task("wait_for_search_features.search_query_relevance_v1")
+    wait = dag.get_task("wait_for_search_features.search_query_relevance_v1_ds")  # its own compiled dependency
     # A logical date far from the partitions: the range must come from the event, not from it.
     import datetime as dt
     when = dt.datetime(2031, 5, 5, tzinfo=dt.timezone.utc)

@@ -150,7 +150,7 @@ def test_invalid_json_is_an_error_and_the_rest_loads(broken):
         (lambda d: d["metaData"].update(dependencies="x"), "metaData.dependencies", "expected a list"),
         (lambda d: d["metaData"].update(customJson="{not json"), "metaData.customJson", "not valid JSON"),
         (lambda d: d["metaData"].update(name="risk.txn fraud;rm -rf /"), "metaData.name", "not a valid name"),
-        (lambda d: d["metaData"].update(team="nobody"), "metaData.team", "not in teams.json"),
+        (lambda d: d["metaData"].update(team="nobody"), "metaData.team", "does not match the file's folder"),
         (lambda d: d["left"]["events"]["query"].update(startPartition="2024-13-45"),
          "left.events.query.startPartition", "not a YYYY-MM-DD"),
         (lambda d: d["modelTransforms"]["transforms"][1]["model"]["inferenceSpec"].pop("modelBackend"),
@@ -171,14 +171,32 @@ def test_field_errors_name_the_field(broken, change, field, fragment):
     assert "search.query_relevance.v1" in repo.joins and "search.plain_join.v1" in repo.joins
 
 
-def test_duplicate_names_reject_both_files(broken):
+def test_a_stray_copy_is_an_error_and_the_compilers_file_keeps_its_name(broken):
+    # A backup beside the real file claims the same metaData.name: only the copy is refused, the
+    # file at the compiler's path (production/joins/<team>/<name after "team.">) keeps its DAGs.
     shutil.copy(broken / REF_JOIN, broken / "production/joins/search/query_relevance_copy.v1")
     repo, where, messages = _errors(broken)
-    assert (REF_JOIN, "metaData.name") in where
-    assert ("production/joins/search/query_relevance_copy.v1", "metaData.name") in where
-    assert any("also used by production/joins/search/query_relevance_copy.v1" in m for m in messages)
-    assert "search.query_relevance.v1" not in repo.joins
+    assert where == [("production/joins/search/query_relevance_copy.v1", "metaData.name")]
+    assert "does not match the file's path" in messages[0] and "production/joins/search/query_relevance.v1" in messages[0]
+    assert repo.joins["search.query_relevance.v1"].path == REF_JOIN
     assert "risk.txn_fraud.v1" in repo.joins
+
+
+def test_files_outside_the_compilers_layout_are_refused(broken):
+    nested = broken / "production/joins/search/old"
+    nested.mkdir()
+    shutil.copy(broken / REF_JOIN, nested / "query_relevance.v1")
+    other_team = broken / "production/joins/nobody"
+    other_team.mkdir()
+    data = json.loads((broken / REF_JOIN).read_text())
+    data["metaData"].update(name="nobody.query_relevance.v1", team="nobody")
+    (other_team / "query_relevance.v1").write_text(json.dumps(data))
+    repo, where, messages = _errors(broken)
+    assert ("production/joins/search/old/query_relevance.v1", "") in where
+    assert ("production/joins/nobody/query_relevance.v1", "metaData.team") in where
+    assert any("never writes this path" in m for m in messages)
+    assert any("not in teams.json" in m for m in messages)
+    assert repo.joins["search.query_relevance.v1"].path == REF_JOIN
 
 
 def test_join_source_to_missing_join(broken):

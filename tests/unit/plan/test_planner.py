@@ -63,7 +63,7 @@ def test_chained_group_by_reads_parent_output(reference_repo):
     assert [t.kind for t in d.tasks] == ["wait_for_partition", "group_by_upload"]
     team = plan.dag("chronon.metadata_upload.search")
     assert team.schedule == "*/20 * * * *" and team.source == "teams.json"
-    assert team.details["joins"] == ["search.query_relevance.v1"]
+    assert team.members == ("search.query_relevance.v1",)
 
 
 def test_configs_plan_covers_every_family(configs_repo):
@@ -93,7 +93,7 @@ def test_cli_json_contract(reference_repo):
     out = _run("plan", "--json", "--repo", str(reference_repo))
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc) == {"dags", "errors"} and doc["errors"] == []
+    assert set(doc) == {"dags", "errors", "warnings"} and doc["errors"] == []
     for d in doc["dags"]:
         assert set(d) == {"dag_id", "kind", "team", "schedule", "source", "tasks", "reads", "writes"}
         assert d["kind"] in {"join_backfill", "metadata_upload", "group_by_upload", "group_by_backfill",

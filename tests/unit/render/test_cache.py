@@ -118,7 +118,9 @@ def test_task_start_of_a_chained_group_by_sees_its_parent_join_change(repo, cach
           lambda d: d["metaData"].__setitem__("outputNamespace", "search_features_v2"))
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", dag_id)
     after = build_dags(repo)[dag_id]
-    assert [t.table for t in after.tasks if hasattr(t, "table")] == ["search_features_v2.search_query_relevance_v1"]
+    # The GroupBy keeps its own compiled dependency and now also waits for the moved parent table.
+    assert [t.table for t in after.tasks if hasattr(t, "table")] == ["search_features.search_query_relevance_v1",
+                                                                     "search_features_v2.search_query_relevance_v1"]
 
 
 def test_task_start_sees_teams_json_and_new_joins_of_a_metadata_upload(repo, cache_dir, monkeypatch):

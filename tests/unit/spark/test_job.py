@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from chronon_airflow.exceptions import InvalidConfig, InvalidRange
 from chronon_airflow.spark import (
     END_DS,
     local_driver_path,
     START_DS,
-    ConfigValueError,
+
     SparkConnection,
     build_spark_job,
     env_sources,
@@ -185,7 +186,7 @@ def test_staging_env_section_wins_over_production(teams, qr):
 
 
 def test_jar_engine_requires_a_jar(teams, qr):
-    with pytest.raises(ConfigValueError, match="chronon_jar"):
+    with pytest.raises(InvalidConfig, match="chronon_jar"):
         build_spark_job(qr, QR_PATH, "backfill", teams, engine="jar", chronon_jar="")
 
 
@@ -194,7 +195,7 @@ def test_additional_args_from_custom_json(teams, qr):
     conf["metaData"]["customJson"] = json.dumps({"additional_args": ["--skip-first-hole=false"]})
     job = build_spark_job(conf, QR_PATH, "backfill", teams, engine="jar", chronon_jar="/c.jar", env="production")
     assert job.application_args[-1] == "--skip-first-hole=false"
-    with pytest.raises(ConfigValueError, match="not supported by the local engine"):
+    with pytest.raises(InvalidConfig, match="not supported by the local engine"):
         build_spark_job(conf, QR_PATH, "backfill", teams, engine="local", env="production")
 
 
@@ -223,19 +224,21 @@ def test_local_join_argv(teams, qr):
     assert job.executor_memory is None and job.driver_memory is None
 
 
-def test_engine_defaults_come_from_settings(teams, qr, monkeypatch):
+def test_job_reads_no_settings(teams, qr, monkeypatch):
+    # The deployment is passed in: a setting in the environment changes nothing here.
     monkeypatch.setenv("AIRFLOW__CHRONON__ENGINE", "jar")
     monkeypatch.setenv("AIRFLOW__CHRONON__CHRONON_JAR", "/jars/chronon.jar")
-    monkeypatch.setenv("AIRFLOW__CHRONON__ENV", "production")
     job = build_spark_job(qr, QR_PATH, "backfill", teams)
+    assert job.engine == "local" and job.application == local_driver_path()
+    job = build_spark_job(qr, QR_PATH, "backfill", teams, engine="jar", chronon_jar="/jars/chronon.jar")
     assert job.engine == "jar" and job.application == "/jars/chronon.jar"
 
 
 def test_dates_must_be_dates(teams, qr):
     job = build_spark_job(qr, QR_PATH, "backfill", teams, engine="local", env="production")
-    with pytest.raises(ConfigValueError, match="end_ds"):
+    with pytest.raises(InvalidRange, match="end_ds"):
         job.with_dates("2024-01-01", "2024-01-01; rm -rf /")
-    with pytest.raises(ConfigValueError, match="start_ds"):
+    with pytest.raises(InvalidRange, match="start_ds"):
         job.with_dates("{{ ds }}", "2024-01-01")
 
 
@@ -256,13 +259,13 @@ def test_dates_must_be_dates(teams, qr):
 def test_hostile_names_rejected(teams, qr, field, value):
     conf = copy.deepcopy(qr)
     conf["metaData"][field] = value
-    with pytest.raises(ConfigValueError, match=f"metaData.{field}"):
+    with pytest.raises(InvalidConfig, match=f"metaData.{field}"):
         build_spark_job(conf, QR_PATH, "backfill", teams, engine="local", env="production")
 
 
 @pytest.mark.parametrize("path", ["-rf", "/repo/--conf/x", "/repo/a\nb", "/repo/a\x00b", ""])
 def test_hostile_conf_paths_rejected(teams, qr, path):
-    with pytest.raises(ConfigValueError, match="conf_path"):
+    with pytest.raises(InvalidConfig, match="conf_path"):
         build_spark_job(qr, path, "backfill", teams, engine="local", env="production")
 
 
@@ -276,12 +279,12 @@ def test_repo_root_may_hold_any_printable_character(teams, qr):
 def test_hostile_env_values_rejected(teams, qr):
     conf = copy.deepcopy(qr)
     conf["metaData"]["modeToEnvMap"] = {"backfill": {"EXECUTOR_MEMORY": "8G --conf x=y"}}
-    with pytest.raises(ConfigValueError, match="EXECUTOR_MEMORY"):
+    with pytest.raises(InvalidConfig, match="EXECUTOR_MEMORY"):
         build_spark_job(conf, QR_PATH, "backfill", teams, engine="jar", chronon_jar="/c.jar", env="production")
 
 
 def test_unknown_mode_for_type(teams, qr):
-    with pytest.raises(ConfigValueError, match="mode 'upload' is not available for joins"):
+    with pytest.raises(InvalidConfig, match="mode 'upload' is not available for joins"):
         build_spark_job(qr, QR_PATH, "upload", teams, engine="local", env="production")
 
 
