@@ -5,7 +5,9 @@
 3. through the REST API: unpause the join's DAG and its chained GroupBy upload DAG, trigger the
    join's backfill for a multi-day range, print task states as they change;
 4. wait for the GroupBy upload run that the join's output asset event triggers;
-5. print the summary and the UI login, and leave the stack running (``make demo-stop``).
+5. beside it, the other families on the same range: a plain join feeding a chained GroupBy, and a
+   staging query feeding a join (its sensors defer until the staging query's partitions land);
+6. print the summary and the UI login, and leave the stack running (``make demo-stop``).
 """
 from __future__ import annotations
 
@@ -40,6 +42,43 @@ class JoinTables:
     output_table: str
     group_by_dag_ids: list[str]  # chained GroupBy uploads scheduled on the output table's asset
     group_by_tables: list[str]
+
+
+@dataclass
+class Flow:
+    """A DAG the demo triggers for the range, and the asset-triggered DAGs it feeds."""
+
+    dag_id: str
+    label: str
+    writes: list[str]
+    chained: list[str]  # asset-triggered DAG ids waiting for this DAG's output
+    chained_writes: list[str]
+
+
+def other_families(repo: Path, main_join: str) -> list[Flow]:
+    """Besides the main model-transform join: every plain join that feeds a chained GroupBy, every
+    staging query and every join reading a staging query's output (the plan says which)."""
+    from chronon_airflow.deployment import Deployment
+    from chronon_airflow.plan import load_plan
+    from chronon_airflow.plan import model as pm
+
+    loaded, plan = load_plan(repo, Deployment())
+    by_asset: dict[str, list] = {}
+    for d in plan.dags:
+        if d.kind == pm.GROUP_BY_UPLOAD and (d.schedule or "").startswith("asset:"):
+            by_asset.setdefault(d.schedule[len("asset:"):], []).append(d)
+    sq_tables = {sq.output_table for sq in loaded.staging_queries.values()}
+    flows = []
+    for d in plan.dags:
+        conf = loaded.joins.get(d.conf_name or "") if d.kind == pm.JOIN_BACKFILL else None
+        feeds_group_by = conf is not None and conf.name != main_join and not conf.has_model_transforms \
+            and conf.output_table in by_asset
+        reads_staging = conf is not None and bool(set(d.reads) & sq_tables)
+        if d.kind == pm.STAGING_QUERY or feeds_group_by or reads_staging:
+            chained = by_asset.get(conf.output_table, []) if conf is not None else []
+            flows.append(Flow(d.dag_id, d.conf_name or d.dag_id, list(d.writes), [c.dag_id for c in chained],
+                              [t for c in chained for t in c.writes]))
+    return flows
 
 
 def join_tables(repo: Path, join: str) -> JoinTables:
@@ -214,6 +253,9 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
              distributed: bool = False) -> int:
     t_start = time.monotonic()
     tables = join_tables(repo, join)
+    # The distributed demo keeps to the main job; the local one shows the other families too.
+    flows = [] if distributed else other_families(repo, join)
+    flow_dags = [f.dag_id for f in flows] + [c for f in flows for c in f.chained]
     running = Stack.running_state(workspace)
     if running:
         pids = ", ".join(str(p["pid"]) for p in running["processes"])
@@ -253,7 +295,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
     else:
         log("-- starting the stack (Airflow standalone: api-server, scheduler, dag-processor, triggerer; "
             "SQLite + LocalExecutor)")
-        stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids], log)
+        stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids, *flow_dags], log)
     try:
         log("-- triggering through the REST API v2")
         extra_runs: list[tuple[str, str]] = []
@@ -272,17 +314,32 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         log(f"  triggered {tables.dag_id} run {run_id} with conf start_ds={start} end_ds={end}")
         client.set_paused(tables.dag_id, False)
         log(f"  unpaused {tables.dag_id}")
+        flow_runs: list[tuple[str, str]] = []
+        for flow in flows:
+            for chained in flow.chained:
+                client.set_paused(chained, False)
+                log(f"  unpaused {chained} (chained on {flow.label}'s output)")
+            flow_run = f"demo__{time.strftime('%Y%m%dT%H%M%S')}"
+            client.trigger(flow.dag_id, {"start_ds": start, "end_ds": end}, run_id=flow_run,
+                           note=f"make demo: {start}..{end}")
+            client.set_paused(flow.dag_id, False)
+            flow_runs.append((flow.dag_id, flow_run))
+            log(f"  triggered {flow.dag_id} run {flow_run}")
 
         log("-- following the run (task states as they change)")
         follower = Follower(client, log)
-        cancel = ScheduledRunCanceller(client, [tables.dag_id], log)
+        cancel = ScheduledRunCanceller(client, [tables.dag_id, *(f.dag_id for f in flows)], log)
         follower.add(tables.dag_id, run_id, join)
-        for dag_id, extra_run in extra_runs:
-            follower.add(dag_id, extra_run, dag_id.split(".", 1)[-1])
-        state = follower.wait([(tables.dag_id, run_id), *extra_runs], timeout=900, tick=cancel)[
-            (tables.dag_id, run_id)]
+        for dag_id, extra_run in [*extra_runs, *flow_runs]:
+            follower.add(dag_id, extra_run, dag_id.split(".", 2)[-1])
+        states = follower.wait([(tables.dag_id, run_id), *extra_runs, *flow_runs], timeout=900, tick=cancel)
+        state = states[(tables.dag_id, run_id)]
         if state != "success":
             log(f"!! {tables.dag_id} run {run_id} ended {state}; task logs under {stack.airflow_home / 'logs'}")
+            return 1
+        failed_flows = [k for k in flow_runs if states[k] != "success"]
+        if failed_flows:
+            log(f"!! {failed_flows} did not succeed; task logs under {stack.airflow_home / 'logs'}")
             return 1
 
         gb_states = {}
@@ -298,13 +355,23 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
             gb_states[gb] = follower.wait([(gb, run["dag_run_id"])], timeout=600, tick=cancel)[
                 (gb, run["dag_run_id"])]
             log(f"  {gb}: asset-triggered run {run['dag_run_id']} {gb_states[gb]}")
+        for flow, (_, flow_run) in zip(flows, flow_runs):
+            for gb in flow.chained:
+                log(f"-- waiting for {gb}, chained on {flow.label}'s output")
+                run = wait_for_asset_triggered_run(client, gb, flow_run, timeout=180, tick=cancel)
+                follower.add(gb, run["dag_run_id"], gb.split(".", 2)[-1])
+                gb_states[gb] = follower.wait([(gb, run["dag_run_id"])], timeout=600, tick=cancel)[
+                    (gb, run["dag_run_id"])]
+                log(f"  {gb}: asset-triggered run {run['dag_run_id']} {gb_states[gb]}")
 
         from chronon_demo import summary
 
         log("")
         log("== summary")
         log(summary.render(stack.warehouse, [*tables.sources, tables.raw_table, tables.output_table,
-                                             *tables.group_by_tables],
+                                             *tables.group_by_tables,
+                                             *(t for f in flows for t in (*f.writes, *f.chained_writes)
+                                               if not t.endswith("_daily_stats"))],
                            ds_range(start, end), tables.output_table, tables.raw_table, stack.mail_dir))
         if distributed:
             log("")

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="render and run the query this many days at a time (default 30)")
             p.add_argument("--run-first-hole", action="store_true",
                            help="also fill partitions before the earliest existing output partition")
+        elif name in ("join", "group-by-backfill", "group-by-upload"):
+            # Configs pass it through customJson additional_args (e.g. upstream's "--step-days 14"):
+            # the jar splits long ranges into steps; the local engine computes a range in one pass,
+            # so the step size changes nothing here.
+            p.add_argument("--step-days", type=_positive_int, default=None,
+                           help="accepted for the jar's command line; the local engine runs the range at once")
         p.add_argument("--warehouse", default=os.environ.get("CHRONON_WAREHOUSE"),
                        help="parquet warehouse root (default: $CHRONON_WAREHOUSE)")
         if name == "group-by-streaming":

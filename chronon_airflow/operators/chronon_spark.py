@@ -27,7 +27,7 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from chronon_airflow import settings
-from chronon_airflow.spark.job import SparkJob
+from chronon_airflow.spark.job import SparkJob, local_skip_reason
 
 
 class ChrononSparkSubmitOperator(SparkSubmitOperator):
@@ -99,6 +99,11 @@ class ChrononSparkSubmitOperator(SparkSubmitOperator):
             ) from None
 
     def execute(self, context: Any) -> None:
+        reason = local_skip_reason(self.job)
+        if reason:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(reason)
         job = self.job.with_dates(self.start_ds, self.end_ds)
         self.application_args = list(job.application_args)
         self.env_vars = self._runtime_env()
@@ -115,3 +120,10 @@ class ChrononSparkSubmitOperator(SparkSubmitOperator):
             super().execute(context)
         finally:
             os.environ["PATH"] = old_path
+        self._mark_outlets(context)
+
+    def _mark_outlets(self, context: Any) -> None:
+        """Each outlet (the table this job wrote) gets the run's range in its asset event's extra:
+        downstream asset-triggered DAGs (a chained GroupBy) read their partitions from it."""
+        for outlet in self.outlets or ():
+            context["outlet_events"][outlet].extra = {"start_ds": self.start_ds, "end_ds": self.end_ds}

@@ -25,10 +25,19 @@ STAGING_QUERY = "staging_query"
 CONSISTENCY = "consistency"
 LOG_FLATTENING = "log_flattening"
 CONFIG_ERRORS = "config_errors"
+DAG_KINDS = (JOIN_BACKFILL, METADATA_UPLOAD, GROUP_BY_UPLOAD, GROUP_BY_BACKFILL, GROUP_BY_STREAMING, STAGING_QUERY,
+             CONSISTENCY, LOG_FLATTENING, CONFIG_ERRORS)
 
 # Task kinds (each is the ``kind`` of one spec class below).
 WAIT_FOR_PARTITION = "wait_for_partition"
 RAW_JOIN = "raw_join"
+JOIN = "join"
+LABEL_JOIN = "label_join"
+STATS_SUMMARY = "stats_summary"
+CONSISTENCY_METRICS = "consistency_metrics_compute"
+LOG_FLATTENER = "log_flattener"
+METADATA_UPLOAD_TASK = "metadata_upload"
+STAGING_QUERY_TASK = "staging_query"
 REGISTER_MODEL = "register_model"
 REGISTER_MODEL_TRANSFORM = "register_model_transform"
 SUBMIT_BATCH_INFERENCE = "submit_batch_inference"
@@ -83,19 +92,65 @@ class WaitForPartition(TaskSpec):
 @dataclass(frozen=True, slots=True)
 class SparkStep(TaskSpec):
     """A Chronon Spark job: the job description and its full spark-submit argv for the deployment's
-    connection (run dates as ``<start_ds>``/``<end_ds>`` placeholders)."""
+    connection (run dates as ``<start_ds>``/``<end_ds>`` placeholders). ``updates``: the tables
+    whose Airflow Asset its success updates (with the run's range in the event's extra)."""
 
     kind: ClassVar[str] = ""
     job: "SparkJob"
     argv: tuple[str, ...]
+    updates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"argv": list(self.argv)}
+        out: dict[str, Any] = {"argv": list(self.argv)}
+        if self.updates:
+            out["updates"] = list(self.updates)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class RawJoin(SparkStep):
+    """The Chronon join of a join with model transforms: it writes ``<output>_pre_mt``."""
+
     kind: ClassVar[str] = RAW_JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class JoinStep(SparkStep):
+    """The Chronon join of a join without model transforms: it writes the output table."""
+
+    kind: ClassVar[str] = JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class LabelJoin(SparkStep):
+    kind: ClassVar[str] = LABEL_JOIN
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSummary(SparkStep):
+    kind: ClassVar[str] = STATS_SUMMARY
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyMetrics(SparkStep):
+    kind: ClassVar[str] = CONSISTENCY_METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class LogFlattener(SparkStep):
+    kind: ClassVar[str] = LOG_FLATTENER
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataUpload(SparkStep):
+    """Chronon's ``metadata-upload`` of a team's joins to the online KV store."""
+
+    kind: ClassVar[str] = METADATA_UPLOAD_TASK
+
+
+@dataclass(frozen=True, slots=True)
+class StagingQueryBackfill(SparkStep):
+    kind: ClassVar[str] = STAGING_QUERY_TASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +238,25 @@ class PlannedTask:
     task_id: str
     spec: TaskSpec
     upstream: tuple[str, ...] = ()
+    # The tables this task reads and writes (its lineage).
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    # Why this task skips in this deployment (e.g. a step the local engine cannot run); None: it runs.
+    skip_reason: str | None = None
 
     @property
     def kind(self) -> str:
         return self.spec.kind
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "kind": self.kind, "upstream": list(self.upstream), **self.spec.to_dict()}
+        out = {"task_id": self.task_id, "kind": self.kind, "upstream": list(self.upstream), **self.spec.to_dict()}
+        if self.reads:
+            out["reads"] = list(self.reads)
+        if self.writes:
+            out["writes"] = list(self.writes)
+        if self.skip_reason:
+            out["skip_reason"] = self.skip_reason
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +283,8 @@ class PlannedDag:
     owners: tuple[str, ...] = ()  # e-mail addresses to notify on failure
     queue: str | None = None
     tags: tuple[str, ...] = ()
-    description: str | None = None
+    description: str | None = None  # the config's own metaData.description (for the DAG's docs)
+    summary: str = ""  # one line saying what the DAG does (the DAG's description in the UI)
     # The config files (relative to the repo root) this DAG is built from, teams.json included: a
     # change to any other file cannot change it. None: the whole repo (the config-errors DAG).
     inputs: tuple[str, ...] | None = ()
@@ -239,6 +307,10 @@ class PlannedDag:
             "tasks": [t.to_dict() for t in self.tasks],
             "reads": list(self.reads),
             "writes": list(self.writes),
+            "queue": self.queue,
+            "owners": list(self.owners),
+            "start_date": self.start_date,
+            "tags": list(self.tags),
         }
 
 

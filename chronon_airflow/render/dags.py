@@ -103,6 +103,13 @@ class _Renderer:
         self.by_spec: dict[type, Callable[[PlannedTask, PlannedDag], BaseOperator]] = {
             pm.WaitForPartition: self.wait,
             pm.RawJoin: self.spark,
+            pm.JoinStep: self.spark,
+            pm.LabelJoin: self.spark,
+            pm.StatsSummary: self.spark,
+            pm.ConsistencyMetrics: self.spark,
+            pm.LogFlattener: self.spark,
+            pm.MetadataUpload: self.spark,
+            pm.StagingQueryBackfill: self.spark,
             pm.GroupByUpload: self.spark,
             pm.GroupByBackfill: self.spark,
             pm.GroupByStreaming: self.streaming,
@@ -132,6 +139,7 @@ class _Renderer:
             start_date=_start_date(planned.start_date),
             catchup=False,
             tags=sorted(set(planned.tags)),
+            description=planned.summary or None,
             doc_md=self.config_errors_doc(planned) if planned.kind == pm.CONFIG_ERRORS else _doc(planned, self.root),
             default_args=default_args,
             user_defined_macros={"chronon_range": resolve_range},
@@ -170,12 +178,18 @@ class _Renderer:
 
     # -- tasks -------------------------------------------------------------------------------
 
+    @staticmethod
+    def common(t: PlannedTask) -> dict[str, Any]:
+        """Arguments every task gets: a task that cannot run in this deployment skips when it
+        starts, with the reason in its log."""
+        return {"pre_execute": SkipTask(t.skip_reason)} if t.skip_reason else {}
+
     def wait(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.sensors.partition import ChrononPartitionSensor
 
         p = t.spec.partition
         return ChrononPartitionSensor(
-            task_id=t.task_id, table=p.table, partition_column=p.column, subpartitions=dict(p.subpartitions),
+            task_id=t.task_id, **self.common(t), table=p.table, partition_column=p.column, subpartitions=dict(p.subpartitions),
             lag_days=p.lag, window_start=p.start, window_end=p.end, start_ds=START_DS, end_ds=END_DS,
             catalog=self.deployment.catalog, poke_interval=self.deployment.sensor_poke_interval,
             timeout=self.deployment.sensor_timeout)
@@ -183,28 +197,29 @@ class _Renderer:
     def spark(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
 
-        return ChrononSparkSubmitOperator(task_id=t.task_id, job=t.spec.job, start_ds=START_DS, end_ds=END_DS,
-                                          conn_id=self.deployment.spark_conn_id)
+        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, start_ds=START_DS, end_ds=END_DS,
+                                          conn_id=self.deployment.spark_conn_id,
+                                          outlets=[table_asset(table) for table in t.spec.updates])
 
     def streaming(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.streaming_keeper import ChrononStreamingKeeperOperator
 
-        return ChrononStreamingKeeperOperator(task_id=t.task_id, job=t.spec.job, conn_id=self.deployment.spark_conn_id)
+        return ChrononStreamingKeeperOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, conn_id=self.deployment.spark_conn_id)
 
     def register_model(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelOperator
 
-        return RegisterModelOperator(task_id=t.task_id, model=t.spec.model)
+        return RegisterModelOperator(task_id=t.task_id, **self.common(t), model=t.spec.model)
 
     def register_model_transform(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelTransformOperator
 
-        return RegisterModelTransformOperator(task_id=t.task_id, join=t.spec.join, backend=t.spec.backend)
+        return RegisterModelTransformOperator(task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend)
 
     def submit_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import SubmitModelBatchJobOperator
 
-        return SubmitModelBatchJobOperator(task_id=t.task_id, join=t.spec.join, backend=t.spec.backend,
+        return SubmitModelBatchJobOperator(task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend,
                                            start_ds=START_DS, end_ds=END_DS)
 
     def wait_for_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
@@ -212,7 +227,7 @@ class _Renderer:
 
         submit = next(u for u in t.upstream)
         return ModelBatchJobSensor(
-            task_id=t.task_id, join=t.spec.join, backend=t.spec.backend,
+            task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend,
             job_id="{{ ti.xcom_pull(task_ids='" + submit + "') }}",
             start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(t.spec.output_table)],
             poke_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
@@ -222,14 +237,26 @@ class _Renderer:
         # task start of any other DAG does not need.
         from chronon_airflow.operators.metadata_upload import RegisterTeamModelTransformsOperator
 
-        return RegisterTeamModelTransformsOperator(task_id=t.task_id, repo_root=self.root,
+        return RegisterTeamModelTransformsOperator(task_id=t.task_id, **self.common(t), repo_root=self.root,
                                                    join_paths=list(t.spec.join_paths),
                                                    team_emails=list(planned.owners), retries=0)
 
     def config_error(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.config_errors import ConfigErrorOperator
 
-        return ConfigErrorOperator(task_id=t.task_id, errors=[e.to_dict() for e in t.spec.errors], retries=0)
+        return ConfigErrorOperator(task_id=t.task_id, **self.common(t), errors=[e.to_dict() for e in t.spec.errors], retries=0)
+
+
+class SkipTask:
+    """``pre_execute`` of a task that cannot run in this deployment: it skips, saying why."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __call__(self, context: Any) -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(self.reason)
 
 
 def render(plan: Plan, root: str, deployment: Deployment, only_dag_id: str | None = None) -> dict[str, DAG]:

@@ -55,10 +55,23 @@ ROUTES = {
     ("group_bys", "backfill"): "group-by-backfill",
     ("group_bys", "streaming"): "group-by-streaming",
     ("staging_queries", "backfill"): "staging-query-backfill",
+    ("joins", "label-join"): "label-join",
+    ("joins", "stats-summary"): "stats-summary",
+    ("joins", "consistency-metrics-compute"): "consistency-metrics-compute",
+    ("joins", "log-flattener"): "log-flattener",
+    ("joins", "metadata-upload"): "metadata-upload",
 }
 # Which subcommands take which date arguments.
-_TAKES_END = {"join", "group-by-upload", "group-by-backfill", "staging-query-backfill"}
+_TAKES_END = {"join", "group-by-upload", "group-by-backfill", "staging-query-backfill", "label-join",
+              "stats-summary", "consistency-metrics-compute", "log-flattener"}
 _TAKES_START = {"join", "group-by-backfill", "staging-query-backfill"}
+# Subcommands that talk to the online store: upstream passes --online-jar/--online-class and the
+# online args (run.py ONLINE_WRITE_ARGS).
+_ONLINE = {"group-by-streaming", "metadata-upload"}
+# Modes whose runs get customJson "additional_args" (upstream run.py).
+_ADDITIONAL_ARGS_MODES = {"backfill", "upload"}
+# What the local engine (chronon_local_engine) can run; any other step skips with that reason.
+LOCAL_ENGINE_SUBCOMMANDS = frozenset({"join", "group-by-upload", "group-by-backfill", "staging-query-backfill"})
 # A Java class name, for CHRONON_ONLINE_CLASS (upstream's teams.json ships a "[ONLINE-TODO]..." placeholder).
 _JAVA_CLASS = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
 
@@ -240,26 +253,39 @@ def build_spark_job(
     if subcommand in _TAKES_START:
         args += ["--start-partition-override", START_DS]
 
-    # Upstream run.py appends customJson "additional_args" to backfill runs.
+    if subcommand == "log-flattener":
+        # Upstream's helper passes the log and schema tables of teams.json's common_env.
+        for key, option in (("CHRONON_LOG_TABLE", "--log-table"), ("CHRONON_SCHEMA_TABLE", "--schema-table")):
+            if not resolved.get(key):
+                raise InvalidConfig(f"env {key}", f"log flattening needs teams.json common_env {key}")
+            args += [option, _argv_value(resolved[key], f"env {key}")]
+
+    # Upstream run.py appends customJson "additional_args" to backfill and upload runs: the list's
+    # items joined by spaces and split again by its shell (a dict contributes its keys, as there).
     additional: list[str] = []
-    if mode == "backfill" and meta.get("customJson"):
+    if mode in _ADDITIONAL_ARGS_MODES and meta.get("customJson"):
         try:
             custom = json.loads(meta["customJson"])
         except ValueError as exc:
             raise InvalidConfig("metaData.customJson", f"metaData.customJson of {name} is not JSON: {exc}") from None
-        additional = [str(a) for a in (custom or {}).get("additional_args") or []]
+        extra = (custom or {}).get("additional_args") if isinstance(custom, dict) else None
+        if extra:
+            if isinstance(extra, str):
+                extra = [extra]
+            try:
+                additional = shlex.split(" ".join(str(a) for a in extra))
+            except ValueError as e:
+                raise InvalidConfig("metaData.customJson.additional_args", f"cannot be split into arguments: {e}") \
+                    from None
 
     env_vars = dict(resolved)
     env_vars["APP_NAME"] = job_name
     env_vars["CHRONON_CONF_PATH"] = conf_path
 
     if engine == "local":
-        if additional:
-            raise InvalidConfig(
-                "metaData.customJson.additional_args",
-                f"customJson additional_args {additional} is not supported by the local engine — "
-                f"run it with the Chronon jar (conf: {conf_path})"
-            )
+        # The local driver parses the options it knows (e.g. --step-days) and refuses others
+        # when it runs, naming them.
+        args += additional
         job_conf = dict(LOCAL_CONF)
         job_conf["spark.chronon.partition.column"] = resolved.get("PARTITION_COLUMN", "ds")
         job_conf["spark.chronon.partition.format"] = resolved.get("PARTITION_FORMAT", "yyyy-MM-dd")
@@ -284,9 +310,9 @@ def build_spark_job(
         env_vars["VERSION"] = version
     env_vars["CHRONON_DRIVER_JAR"] = jar
 
-    if subcommand == "group-by-streaming":
+    if subcommand in _ONLINE:
         # Upstream ONLINE_WRITE_ARGS: --conf-path --online-jar --online-class + CHRONON_ONLINE_ARGS.
-        # Only this job reads them: a bad value costs the streaming DAG, never the batch ones.
+        # Only these jobs read them: a bad value costs their DAG, never the batch ones.
         if resolved.get("CHRONON_ONLINE_JAR"):
             args += ["--online-jar", _argv_value(resolved["CHRONON_ONLINE_JAR"], "env CHRONON_ONLINE_JAR")]
         if resolved.get("CHRONON_ONLINE_CLASS"):
@@ -342,6 +368,14 @@ def build_spark_job(
 _PLACEHOLDER = re.compile(r"\[[A-Z-]*TODO\]")
 
 
+def local_skip_reason(job: SparkJob) -> str | None:
+    """Why the local engine does not run ``job`` (``None`` when it does, or for the jar)."""
+    if job.engine != "local" or job.subcommand in LOCAL_ENGINE_SUBCOMMANDS:
+        return None
+    return (f"the local engine has no {job.subcommand}: it runs only with the Chronon jar "
+            "([chronon] engine = jar)")
+
+
 def job_warnings(job: SparkJob) -> list[tuple[str, str]]:
     """``(field, message)`` for values this job uses that cannot work as they are: upstream's
     teams.json ships placeholders (``[TODO]``, ``[ONLINE-TODO]``) that a team fills in later. The
@@ -352,15 +386,15 @@ def job_warnings(job: SparkJob) -> list[tuple[str, str]]:
     if job.spark_submit_path and _PLACEHOLDER.search(job.spark_submit_path):
         out.append(("env SPARK_SUBMIT_PATH", f"{job.spark_submit_path!r} is a placeholder: spark-submit is "
                                              "taken from PATH instead"))
-    if job.subcommand == "group-by-streaming":
+    if job.subcommand in _ONLINE:
         args = job.application_args
         if "--online-class" in args:
             value = args[args.index("--online-class") + 1]
             if not _JAVA_CLASS.fullmatch(value):
-                out.append(("env CHRONON_ONLINE_CLASS", f"{value!r} is not a Java class name: the streaming job "
+                out.append(("env CHRONON_ONLINE_CLASS", f"{value!r} is not a Java class name: {job.subcommand} "
                                                         "fails until teams.json names the online.Api class"))
         else:
-            out.append(("env CHRONON_ONLINE_CLASS", "is not set: the streaming job needs the online.Api class"))
+            out.append(("env CHRONON_ONLINE_CLASS", f"is not set: {job.subcommand} needs the online.Api class"))
         if any(_PLACEHOLDER.search(a) for a in args):
             out.append(("env CHRONON_ONLINE_ARGS", "still holds upstream's [ONLINE-TODO] placeholder text"))
     return out

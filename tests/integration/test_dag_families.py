@@ -129,6 +129,8 @@ def test_whole_join_dag_runs_against_backend_and_local_engine(stack):
     dag = stack["dags"][QR_DAG]
     run = dag.test(run_conf={"start_ds": "2024-04-01", "end_ds": "2024-04-02"})
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    # Everything succeeds but the stats step, which the local engine does not have: it skips.
+    assert states.pop("stats_summary") == "skipped"
     assert set(states.values()) == {"success"}, states
     root = stack["warehouse"]
     pre_mt = "search_features.search_query_relevance_v1_pre_mt"
@@ -176,7 +178,8 @@ def test_metadata_upload_partial_failure_notifies_owners(stack, mailbox):
     dag = stack["dags"][TEAM_DAG]
     run = dag.test()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"register_team_model_transforms": "failed"}
+    # Chronon's own metadata-upload needs the jar: with the local engine it skips.
+    assert states == {"register_team_model_transforms": "failed", "metadata_upload": "skipped"}
     mails = mailbox.bodies()
     per_join = [m for m in mails if "model registration failed" in m[0]]
     assert len(per_join) == 1

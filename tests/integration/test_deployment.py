@@ -70,7 +70,7 @@ def test_cli_plan_shows_the_argv_the_dags_run(tmp_path, configs_repo, monkeypatc
         expected = [{START_DS: "2024-04-01", END_DS: "2024-04-02"}.get(a, a) for a in argv]
         assert _run_hook_argv(op, "2024-04-01", "2024-04-02") == expected, (dag_id, task_id)
         checked += 1
-    assert checked == 2
+    assert checked == 3  # the raw join, the stats step and the chained upload
 
 
 def test_settings_come_from_airflow_cfg_whatever_is_imported(tmp_path, configs_repo, monkeypatch):

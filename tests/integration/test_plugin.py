@@ -153,7 +153,8 @@ def test_page_lists_configs(client, monkeypatch, configs_repo):
     joins = {j["name"]: j for j in data["joins"]}
     assert set(joins) >= {"search.query_relevance.v1", "risk.txn_fraud.v1", "search.plain_join.v1"}
     assert joins["risk.txn_fraud.v1"]["models"] == ["fraud_scorer", "merchant_embedder"]
-    assert joins["search.plain_join.v1"]["dag_ids"] == []
+    assert joins["search.plain_join.v1"]["dag_ids"] == ["chronon.join_backfill.search.plain_join.v1",
+                                                        "chronon.metadata_upload.search"]
     assert data["backends"][0]["name"] == "reference"
     assert data["backends"][0]["conn_id"] == "chronon_backend_reference"
     assert "search_features.search_query_relevance_v1_pre_mt" in {t["table"] for t in data["tables"]}

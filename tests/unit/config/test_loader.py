@@ -23,7 +23,7 @@ def test_every_compiled_file_loads(request, repo_fixture):
     root = request.getfixturevalue(repo_fixture)
     repo = load_repo(root)
     assert repo.errors == ()
-    loaded = sorted([j.path for j in repo.joins.values()] + [g.path for g in repo.group_bys.values()])
+    loaded = sorted(c.path for c in repo.configs())
     assert loaded == _all_compiled(root)
 
 

@@ -28,9 +28,24 @@ def test_reference_plan_has_the_right_dags(reference_repo):
         "chronon.group_by_upload.search.query_embedding_stats.v1": "group_by_upload",
         "chronon.group_by_streaming.risk.merchant_fraud_stats.v1": "group_by_streaming",
         "chronon.group_by_streaming.search.query_embedding_stats.v1": "group_by_streaming",
+        # Every join and GroupBy has its DAGs, not only the model-transform ones.
+        "chronon.join_backfill.search.plain_join.v1": "join_backfill",
+        "chronon.group_by_upload.risk.user_txn_stats.v1": "group_by_upload",
+        "chronon.group_by_streaming.risk.user_txn_stats.v1": "group_by_streaming",
+        "chronon.group_by_upload.search.item_clicks.v1": "group_by_upload",
+        "chronon.group_by_streaming.search.item_clicks.v1": "group_by_streaming",
     }
-    # plain_join has no model transforms: no DAG of ours.
-    assert not any("plain_join" in d for d in kinds)
+
+
+def test_plain_join_writes_its_output_and_updates_its_asset(reference_repo):
+    d = build_plan(load_repo(reference_repo)).dag("chronon.join_backfill.search.plain_join.v1")
+    join = d.task("join")
+    assert join.kind == "join" and join.writes == ("search_features.search_plain_join_v1",)
+    assert join.spec.updates == ("search_features.search_plain_join_v1",)
+    assert d.task("stats_summary").upstream == ("join",)
+    # The local engine has no stats-summary: the step skips, saying why; the join runs.
+    assert "local engine has no stats-summary" in d.task("stats_summary").skip_reason
+    assert join.skip_reason is None
 
 
 def test_join_dag_tasks_and_tables(reference_repo):
@@ -47,11 +62,13 @@ def test_join_dag_tasks_and_tables(reference_repo):
                                      {"register_model.fraud_scorer", "register_model.merchant_embedder"}),
         "submit_batch_inference": ("submit_batch_inference", {"raw_join", "register_model_transform"}),
         "wait_for_batch_inference": ("wait_for_batch_inference", {"submit_batch_inference"}),
+        "stats_summary": ("stats_summary", {"wait_for_batch_inference"}),
     }
     assert d.reads == ("payments.card_transactions",)
-    assert d.writes == ("risk_features.risk_txn_fraud_v1_pre_mt", "risk_features.risk_txn_fraud_v1")
+    assert d.writes == ("risk_features.risk_txn_fraud_v1_pre_mt", "risk_features.risk_txn_fraud_v1",
+                        "risk_features.risk_txn_fraud_v1_daily_stats")
     assert d.owners == ("risk-ml@example.com",) and d.queue == "risk_batch" and d.start_date == "2024-03-15"
-    assert set(d.tags) == {"risk", "chronon", "sagemaker", "reference"}
+    assert set(d.tags) == {"risk", "chronon", "join", "sagemaker", "reference"}
 
 
 def test_chained_group_by_reads_parent_output(reference_repo):
@@ -63,16 +80,28 @@ def test_chained_group_by_reads_parent_output(reference_repo):
     assert [t.kind for t in d.tasks] == ["wait_for_partition", "group_by_upload"]
     team = plan.dag("chronon.metadata_upload.search")
     assert team.schedule == "*/20 * * * *" and team.source == "teams.json"
-    assert team.members == ("search.query_relevance.v1",)
+    assert team.members == ("search.plain_join.v1", "search.query_relevance.v1")
+    assert [t.kind for t in team.tasks] == ["metadata_upload", "register_team_model_transforms"]
+    assert team.task("register_team_model_transforms").spec.join_names == ("search.query_relevance.v1",)
 
 
 def test_configs_plan_covers_every_family(configs_repo):
     plan = build_plan(load_repo(configs_repo))
     assert plan.errors == ()
     kinds = sorted({d.kind for d in plan.dags})
-    assert kinds == ["group_by_backfill", "group_by_streaming", "group_by_upload", "join_backfill", "metadata_upload"]
+    assert kinds == ["group_by_backfill", "group_by_streaming", "group_by_upload", "join_backfill", "metadata_upload",
+                     "staging_query"]
+    sq = plan.dag("chronon.staging_query.search.click_events_enriched.v1")
+    assert sq.task("staging_query").spec.updates == ("search_features.search_click_events_enriched_v1",)
+    assert [t.spec.partition.table for t in sq.tasks if t.kind == "wait_for_partition"] == \
+        ["search_data.item_clicks", "search_data.items_snapshot"]
+    # A join reading the staging query's output waits for it.
+    enriched = plan.dag("chronon.join_backfill.search.enriched_clicks.v1")
+    assert "search_features.search_click_events_enriched_v1" in enriched.reads
+    # A chained GroupBy's backfill runs when its parent's output lands, like its upload.
     backfill = plan.dag("chronon.group_by_backfill.risk.merchant_fraud_stats.v1")
-    assert backfill.schedule is None and backfill.writes == ("risk_features.risk_merchant_fraud_stats_v1",)
+    assert backfill.schedule == "asset:risk_features.risk_txn_fraud_v1"
+    assert backfill.writes == ("risk_features.risk_merchant_fraud_stats_v1",)
 
 
 def test_never_schedule_is_manual(tmp_path, reference_repo):
@@ -95,7 +124,8 @@ def test_cli_json_contract(reference_repo):
     doc = json.loads(out.stdout)
     assert set(doc) == {"dags", "errors", "warnings"} and doc["errors"] == []
     for d in doc["dags"]:
-        assert set(d) == {"dag_id", "kind", "team", "schedule", "source", "tasks", "reads", "writes"}
+        assert set(d) == {"dag_id", "kind", "team", "schedule", "source", "tasks", "reads", "writes", "queue",
+                          "owners", "start_date", "tags"}
         assert d["kind"] in {"join_backfill", "metadata_upload", "group_by_upload", "group_by_backfill",
                              "group_by_streaming"}
         for t in d["tasks"]:

@@ -135,12 +135,12 @@ def test_task_start_sees_teams_json_and_new_joins_of_a_metadata_upload(repo, cac
     assert build_dags(repo)[join_dag].default_args["queue"] == "search_queue"
 
     # A team's metadata upload lists every join of the team: a new join file is part of its DAG.
-    (upload,) = full[upload_dag].tasks
+    upload = full[upload_dag].get_task("register_team_model_transforms")
     new = repo / "production/joins/search/query_relevance.v2"
     shutil.copy(repo / "production/joins/search/query_relevance.v1", new)
     _edit(new, lambda d: d["metaData"].__setitem__("name", "search.query_relevance.v2"))
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", upload_dag)
-    (task,) = build_dags(repo)[upload_dag].tasks
+    task = build_dags(repo)[upload_dag].get_task("register_team_model_transforms")
     assert task.join_paths == [*upload.join_paths, "production/joins/search/query_relevance.v2"]
 
 

@@ -27,19 +27,31 @@ def test_configs_dags(monkeypatch, configs_repo):
     assert bag.import_errors == {}
     assert sorted(bag.dags) == [
         "chronon.group_by_backfill.risk.merchant_fraud_stats.v1",
+        "chronon.group_by_backfill.search.user_click_affinity.v1",
         "chronon.group_by_streaming.risk.merchant_fraud_stats.v1",
+        "chronon.group_by_streaming.risk.user_txn_stats.v1",
+        "chronon.group_by_streaming.search.item_clicks.v1",
         "chronon.group_by_streaming.search.query_embedding_stats.v1",
+        "chronon.group_by_streaming.search.user_click_affinity.v1",
         "chronon.group_by_upload.risk.merchant_fraud_stats.v1",
+        "chronon.group_by_upload.risk.user_txn_stats.v1",
+        "chronon.group_by_upload.search.item_clicks.v1",
         "chronon.group_by_upload.search.query_embedding_stats.v1",
+        "chronon.group_by_upload.search.user_click_affinity.v1",
         "chronon.join_backfill.risk.txn_fraud.v1",
+        "chronon.join_backfill.search.enriched_clicks.v1",
+        "chronon.join_backfill.search.plain_join.v1",
         "chronon.join_backfill.search.query_relevance.v1",
+        "chronon.join_backfill.search.search_clicks.v1",
         "chronon.metadata_upload.risk",
         "chronon.metadata_upload.search",
+        "chronon.staging_query.search.click_events_enriched.v1",
     ]
     join = bag.dags["chronon.join_backfill.search.query_relevance.v1"]
     assert join.timetable.expression == "0 0 * * *"
     assert set(join.params.keys()) == {"start_ds", "end_ds"}
-    assert set(join.tags) == {"search", "chronon", "reference"}
+    assert set(join.tags) == {"search", "chronon", "join", "reference"}
+    assert join.description.startswith("Chronon join search.query_relevance.v1")
     assert join.default_args["owner"] == "search"
     assert "query_encoder" in join.doc_md and "search_features.search_query_relevance_v1_pre_mt" in join.doc_md
     assert {t.task_id: sorted(t.upstream_task_ids) for t in join.tasks} == {
@@ -50,7 +62,13 @@ def test_configs_dags(monkeypatch, configs_repo):
         "register_model_transform": ["register_model.query_encoder"],
         "submit_batch_inference": ["raw_join", "register_model_transform"],
         "wait_for_batch_inference": ["submit_batch_inference"],
+        "stats_summary": ["wait_for_batch_inference"],
     }
+    # The local engine has no stats-summary: the task skips when it starts, saying why.
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="no stats-summary"):
+        join.get_task("stats_summary")._pre_execute_hook({})
     wait = join.get_task("wait_for_batch_inference")
     assert [a.name for a in wait.outlets] == ["search_features.search_query_relevance_v1"]
     sensor = join.get_task("wait_for_search_data.search_events_ds")
@@ -68,8 +86,11 @@ def test_configs_dags(monkeypatch, configs_repo):
     assert [a.name for a in upload.timetable.asset_condition.objects] == \
         ["search_features.search_query_relevance_v1"]
     backfill = bag.dags["chronon.group_by_backfill.risk.merchant_fraud_stats.v1"]
-    assert type(backfill.timetable).__name__ == "NullTimetable"
+    assert [a.name for a in backfill.timetable.asset_condition.objects] == ["risk_features.risk_txn_fraud_v1"]
     assert set(backfill.params.keys()) == {"start_ds", "end_ds"}
+    # A plain join updates its output table's Asset itself.
+    plain = bag.dags["chronon.join_backfill.search.plain_join.v1"]
+    assert [a.name for a in plain.get_task("join").outlets] == ["search_features.search_plain_join_v1"]
 
 
 def test_reference_dags(monkeypatch, reference_repo):
@@ -77,7 +98,7 @@ def test_reference_dags(monkeypatch, reference_repo):
     assert bag.import_errors == {}
     assert "chronon.join_backfill.risk.txn_fraud.v1" in bag.dags
     fraud = bag.dags["chronon.join_backfill.risk.txn_fraud.v1"]
-    assert set(fraud.tags) == {"risk", "chronon", "sagemaker", "reference"}
+    assert set(fraud.tags) == {"risk", "chronon", "join", "sagemaker", "reference"}
     # Two backends: the first model's backend runs the join-level calls.
     assert fraud.get_task("submit_batch_inference").backend == "sagemaker"
     assert "chronon.config_errors" not in bag.dags
@@ -146,7 +167,7 @@ def _airflow_dags_list(repo: Path, airflow_home: Path) -> list[str]:
 def test_airflow_dags_list_shows_the_families_and_a_broken_file(tmp_path, configs_repo, airflow_db):
     ids = _airflow_dags_list(configs_repo, airflow_db.parent)
     assert {i.split(".")[1] for i in ids} == {"join_backfill", "metadata_upload", "group_by_upload",
-                                              "group_by_backfill", "group_by_streaming"}
+                                              "group_by_backfill", "group_by_streaming", "staging_query"}
     root = tmp_path / "configs"
     shutil.copytree(configs_repo, root)
     (root / "production/joins/search/broken.v1").write_text('{"metaData": ')

@@ -191,12 +191,18 @@ def test_jar_engine_requires_a_jar(teams, qr):
 
 
 def test_additional_args_from_custom_json(teams, qr):
+    # As upstream run.py: the items joined by spaces and split by its shell, on backfill and upload.
     conf = copy.deepcopy(qr)
-    conf["metaData"]["customJson"] = json.dumps({"additional_args": ["--skip-first-hole=false"]})
+    conf["metaData"]["customJson"] = json.dumps({"additional_args": ["--skip-first-hole=false", "--step-days 14"]})
     job = build_spark_job(conf, QR_PATH, "backfill", teams, engine="jar", chronon_jar="/c.jar", env="production")
-    assert job.application_args[-1] == "--skip-first-hole=false"
-    with pytest.raises(InvalidConfig, match="not supported by the local engine"):
-        build_spark_job(conf, QR_PATH, "backfill", teams, engine="local", env="production")
+    assert job.application_args[-3:] == ["--skip-first-hole=false", "--step-days", "14"]
+    # The local driver gets them too: it parses the options it knows and names the others when it runs.
+    local = build_spark_job(conf, QR_PATH, "backfill", teams, engine="local", env="production")
+    assert local.application_args[-2:] == ["--step-days", "14"]
+    # Upstream's sample writes a dict there: its keys, as " ".join(dict) gives.
+    conf["metaData"]["customJson"] = json.dumps({"additional_args": {"custom_arg": "custom_value"}})
+    job = build_spark_job(conf, QR_PATH, "backfill", teams, engine="jar", chronon_jar="/c.jar", env="production")
+    assert job.application_args[-1] == "custom_arg"
 
 
 # ---------------------------------------------------------------- local engine
