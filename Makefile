@@ -5,12 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps test demo demo-distributed demo-stop bench clean
+.PHONY: install system-deps test test-fast demo demo-distributed demo-stop bench clean
 
-$(STAMP): pyproject.toml
+# The dev install is pinned by the constraints file of the Airflow release it tests (see README
+# "Installing in production"), so a fresh machine resolves exactly what was tested.
+CONSTRAINTS ?= constraints/airflow-3.3.txt
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -c $(CONSTRAINTS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,10 +33,17 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/pytest
 
-# Starts the local stack (Airflow standalone, reference model backend, SMTP sink) in .chronon/demo,
-# runs the sample join and its chained GroupBy, prints the summary and leaves the stack running.
+# The unit tier alone (tests/unit, about 30 s on 2 cores): no Spark, no Airflow stack, no browser, no
+# wheel build. Tests that need any of those carry the spark/e2e/browser/slow markers and stay out.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit -q -m "not spark and not e2e and not browser and not slow"
+
+# Starts the local stack (Airflow api-server, scheduler, dag-processor, triggerer; reference model
+# backend, SMTP sink) in .chronon/demo, runs the sample join and its chained GroupBy, prints the
+# summary and leaves the stack running. DEMO_ARGS passes options, e.g.
+# `make demo DEMO_ARGS=--fail-batch-job` (a batch job fails once; the task's retry recovers).
 demo: $(STAMP)
-	$(BIN)/python -m chronon_demo run
+	$(BIN)/python -m chronon_demo run $(DEMO_ARGS)
 
 # The same main job on the distributed topology (chronon_demo/distributed.py): CeleryExecutor on
 # Redis with one worker per queue, PostgreSQL, a Spark standalone cluster; all on loopback.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from chronon_airflow import settings
-from chronon_airflow.exceptions import InvalidConfig
+from chronon_airflow.exceptions import ChrononAirflowError, InvalidConfig
 
 EXIT_OK, EXIT_CONFIG_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_CHANGES = 3  # plan --diff: the repo change changes what Airflow runs
@@ -67,7 +67,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"\n{d.dag_id}  [{d.kind}]  team={d.team}  schedule={d.schedule or 'manual'}  source={d.source}")
             for t in d.tasks:
                 up = f" <- {', '.join(t.upstream)}" if t.upstream else ""
-                print(f"  {t.task_id} ({t.kind}){up}")
+                skip = f"  [skips: {t.skip_reason}]" if t.skip_reason else ""
+                print(f"  {t.task_id} ({t.kind}){up}{skip}")
             if d.reads:
                 print(f"  reads:  {', '.join(d.reads)}")
             if d.writes:
@@ -173,7 +174,7 @@ def _git(cwd: Path, *argv: str, stdin: bytes | None = None) -> bytes:
     return out.stdout
 
 
-class _GitError(Exception):
+class _GitError(ChrononAirflowError):
     pass
 
 
@@ -233,6 +234,19 @@ def _checkout(repo: Path, rev: str, dest: Path) -> str:
     return commit
 
 
+def cmd_dag_files(args: argparse.Namespace) -> int:
+    from chronon_airflow.render.shards import write_dag_files
+
+    try:
+        written = write_dag_files(args.folder, args.shards, replace=args.replace)
+    except (FileExistsError, ValueError, OSError) as e:
+        print(f"chronon-airflow dag-files: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     repo, plan = _load(args)
     # The plan's errors: the loader's plus what only planning finds (a value that may not reach a
@@ -283,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a compiled Chronon repo: one line per error, path: field: message")
     _repo_arg(p)
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("dag-files", help="write the DAG files of N shards into a DAGs folder (README \"Scale\")")
+    p.add_argument("folder", help="the DAGs folder (Airflow's [core] dags_folder)")
+    p.add_argument("--shards", type=int, required=True, help="how many files (1: the single chronon_dags.py)")
+    p.add_argument("--replace", action="store_true", help="remove other Chronon DAG files there (another shard count)")
+    p.set_defaults(func=cmd_dag_files)
     for module in _extensions():
         module.add_subcommands(sub)
     return parser

@@ -8,6 +8,12 @@ Backend URL for ``register``/``infer`` (first that applies):
    e.g. ``CHRONON_BACKEND_URL_REFERENCE=http://127.0.0.1:8765``;
 3. the backend's Airflow connection (``chronon_backend_<name>`` by default; see
    ``chronon_airflow.settings.backend_conn_id``), e.g. ``AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE``.
+
+The join-level calls (registerModelTransform, runModelInference) go to the backend the join's DAG
+uses: :attr:`JoinConf.transform_backend` of the join loaded as the DAG file loads it
+(``customJson.model_transform_backend``, else its first model's backend); ``--backend`` picks another
+of the join's backends. ``register`` sends the calls through the routine the operators use
+(:mod:`chronon_airflow.backend.registration`).
 """
 from __future__ import annotations
 
@@ -19,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from chronon_airflow import naming, settings
-from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import HttpModelBackend
 from chronon_airflow.backend.interface import BackendError
 from chronon_airflow.backend.redact import redact_text, secret_values
+from chronon_airflow.backend.registration import REGISTER_MODEL_TRANSFORM, register_join
+from chronon_airflow.config.model import JoinConf
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -49,8 +56,8 @@ def client_for(backend: str, url: str | None) -> HttpModelBackend:
                          f"or define the Airflow connection {conn_id!r} ({e})") from None
 
 
-def load_join(name: str, repo: str | None) -> dict[str, Any]:
-    """The compiled join ``name`` (metaData.name) of the repo, as its thrift-JSON dict."""
+def load_join(name: str, repo: str | None) -> JoinConf:
+    """The compiled join ``name`` (metaData.name) of the repo, loaded as the DAG file loads it."""
     from chronon_airflow.config import load_repo
 
     root = Path(repo) if repo else settings.repo_path()
@@ -59,43 +66,41 @@ def load_join(name: str, repo: str | None) -> dict[str, Any]:
         problems = [str(e) for e in loaded.errors if name.replace(".", "/") in e.path or name in e.path]
         hint = f"; config errors: {problems}" if problems else ""
         raise SystemExit(f"join {name!r} is not in {root}/production/joins (joins: {sorted(loaded.joins)}){hint}")
-    return loaded.joins[name].thrift()
+    return loaded.joins[name]
 
 
-def _print_result(call: str, subject: str, backend: str, ok: bool, status: str, message: str) -> None:
-    print(f"{'OK  ' if ok else 'FAIL'} {call} {subject} on {backend}: {status} {message}".rstrip(), flush=True)
+def transform_backend(join: JoinConf, override: str | None) -> str:
+    """The backend of the join-level calls: the plan's rule (:attr:`JoinConf.transform_backend`,
+    what the DAG's tasks use), unless ``--backend`` names another backend of the join's models."""
+    if join.transform_backend is None:
+        raise ValueError(f"join {join.name!r} has no modelTransforms")
+    if override is None:
+        return join.transform_backend
+    if override not in join.backends:
+        raise ValueError(f"join {join.name!r} has no model on backend {override!r}; its backends are "
+                         f"{list(join.backends)}")
+    return override
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    join = load_join(args.join, args.repo)
-    secrets = secret_values(join)
-    if "modelTransforms" not in join:
+    conf = load_join(args.join, args.repo)
+    if not conf.has_model_transforms:
         print(f"join {args.join} has no modelTransforms: nothing to register", file=sys.stderr)
         return EXIT_FAIL
-    failed = False
     try:
-        for model in join_models.models(join):
-            backend = join_models.model_backend(model)
-            with client_for(backend, args.backend_url) as client:
-                r = client.register_model(model)
-            _print_result("registerModel", join_models.model_name(model), backend, r.is_success, r.status,
-                          redact_text(r.message, secrets))
-            failed |= not r.is_success
-        if failed:
-            print(f"skipping registerModelTransform of {args.join}: a model was rejected", file=sys.stderr)
-            return EXIT_FAIL
-        backend = join_models.resolve_join_backend(join, args.backend)
-        with client_for(backend, args.backend_url) as client:
-            r = client.register_model_transform(join)
-        _print_result("registerModelTransform", args.join, backend, r.is_success, r.status,
-                      redact_text(r.message, secrets))
-        return EXIT_OK if r.is_success else EXIT_FAIL
-    except BackendError as e:
-        print(f"error: {redact_text(str(e), secrets)}", file=sys.stderr)
-        return EXIT_FAIL
+        backend = transform_backend(conf, args.backend)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    # The one registration routine the operators and the team upload use: models, then the transform.
+    steps = register_join(conf.thrift(), backend, lambda b: client_for(b, args.backend_url))
+    for step in steps:
+        print(f"{'OK  ' if step.ok else 'FAIL'} {step}", flush=True)
+    if not all(step.ok for step in steps):
+        if not any(step.call == REGISTER_MODEL_TRANSFORM for step in steps):
+            print(f"skipping registerModelTransform of {args.join}: a model was rejected", file=sys.stderr)
+        return EXIT_FAIL
+    return EXIT_OK
 
 
 def _read_inputs(value: str) -> list[dict[str, Any]]:
@@ -112,10 +117,11 @@ def _read_inputs(value: str) -> list[dict[str, Any]]:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    join = load_join(args.join, args.repo)
+    conf = load_join(args.join, args.repo)
+    join = conf.thrift()
     rows = _read_inputs(args.input)
     try:
-        backend = join_models.resolve_join_backend(join, args.backend)
+        backend = transform_backend(conf, args.backend)
         with client_for(backend, args.backend_url) as client:
             outputs = client.run_model_inference(join, rows)
     except BackendError as e:
@@ -139,7 +145,9 @@ def add_subcommands(subparsers: Any) -> None:
         p.add_argument("--repo", help="compiled Chronon repo (default: [chronon] repo_path or the project's configs/)")
         p.add_argument("--backend-url", help="backend base URL; else $CHRONON_BACKEND_URL_<NAME>, else the Airflow "
                                              "connection of the backend")
-        p.add_argument("--backend", help="for a join mixing model backends: which one runs its transform")
+        p.add_argument("--backend", help="another of the join's model backends for the join-level call (default: "
+                                         "the one its DAG uses: customJson.model_transform_backend, else its "
+                                         "first model's)")
         if name == "infer":
             p.add_argument("--input", required=True, help="JSON object/list of rows, or a file holding it")
         p.set_defaults(func=func)

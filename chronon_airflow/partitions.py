@@ -5,7 +5,8 @@ A ds is a zero-padded ``YYYY-MM-DD`` string between :data:`MIN_DS` and :data:`MA
 at most ``[chronon] max_range_days`` partitions (default :data:`MAX_RANGE_DAYS`). The loader, the
 Spark job description, the sensors, the macros and the tools all check dates through here.
 
-A scheduled or backfill run covers the one ds of its data interval. A manual run takes the
+A scheduled or backfill run covers the one ds of its data interval (a backfill given a
+``start_ds``/``end_ds`` conf is refused, never applied to every run). A manual run takes the
 ``start_ds`` / ``end_ds`` params. An asset-triggered run takes the range that the upstream run
 wrote, from the asset events' ``extra``. In Airflow 3 manual and asset-triggered runs may have no
 logical date, so ``ds`` alone is never enough.
@@ -108,16 +109,56 @@ def _events_range(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -
     return (min(starts), max(ends)) if starts else None
 
 
+BACKFILL_RUN_TYPE = "backfill"
+
+
+def _defined(value: Any) -> Any:
+    """``value``, or ``None`` for a Jinja ``Undefined`` (a template variable the context lacks)."""
+    return None if type(value).__module__.startswith("jinja2") and "Undefined" in type(value).__name__ else value
+
+
+def run_type(dag_run: Any) -> str | None:
+    """The run type of a DagRun (object or API dict) as a string (``"backfill"``, ``"manual"`` ...)."""
+    if dag_run is None:
+        return None
+    value = dag_run.get("run_type") if isinstance(dag_run, Mapping) else getattr(dag_run, "run_type", None)
+    return getattr(value, "value", value)
+
+
+def backfill_conf_refusal(start: Any, end: Any, data_interval_start: Any = None) -> str:
+    """Why a conf range given to an Airflow backfill is refused, and what to do instead."""
+    own = ""
+    try:
+        if data_interval_start is not None:
+            own = f" (this run's own ds is {parse_ds(data_interval_start).isoformat()})"
+    except InvalidRange:
+        pass
+    return (f"start_ds/end_ds ({start or end}..{end or start}) were given to an Airflow backfill: a backfill "
+            f"computes each run's own data interval{own}, and one range applied to every run would compute "
+            "it once per run. Create the backfill again without a range in its conf (UI Backfill: leave "
+            "'Override existing params' unticked; CLI/API: no --dag-run-conf / dag_run_conf), or trigger "
+            "one manual run with start_ds and end_ds")
+
+
 def resolve_range(
     params: Mapping[str, Any] | None = None,
     data_interval_start: Any = None,
     logical_date: Any = None,
     triggering_asset_events: Mapping[Any, Iterable[Any]] | None = None,
+    dag_run: Any = None,
 ) -> tuple[str, str]:
-    """``(start_ds, end_ds)`` of a run, both inclusive."""
-    params = params or {}
+    """``(start_ds, end_ds)`` of a run, both inclusive. A range in the params of an Airflow backfill
+    run (``dag_run.run_type == "backfill"``) is refused: each backfill run covers its own interval.
+
+    Called from a template, a value the run's context lacks (a manual run without a logical date
+    has no ``data_interval_start``) arrives as Jinja's undefined: it counts as missing."""
+    data_interval_start, logical_date = _defined(data_interval_start), _defined(logical_date)
+    triggering_asset_events, dag_run = _defined(triggering_asset_events), _defined(dag_run)
+    params = _defined(params) or {}
     start, end = params.get("start_ds"), params.get("end_ds")
     if start or end:
+        if run_type(dag_run) == BACKFILL_RUN_TYPE:
+            raise InvalidRange(backfill_conf_refusal(start, end, data_interval_start or logical_date))
         return check_range(start or end, end or start)
     from_events = _events_range(triggering_asset_events)
     if from_events:
@@ -139,4 +180,12 @@ def range_from_context(context: Mapping[str, Any]) -> tuple[str, str]:
         context.get("data_interval_start"),
         context.get("logical_date"),
         context.get("triggering_asset_events"),
+        context.get("dag_run"),
     )
+
+
+def describe_range(start: str, end: str) -> str:
+    """``2024-04-20`` or ``2024-04-20..2024-04-21 (2 partitions)``."""
+    if start == end:
+        return start
+    return f"{start}..{end} ({len(ds_range(start, end))} partitions)"

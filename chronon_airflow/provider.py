@@ -37,7 +37,8 @@ def get_provider_info() -> dict:
     return {
         "package-name": "chronon-airflow",
         "name": "Chronon model transforms",
-        "description": "Chronon CHIP-9 model-transform orchestration: model backend hook, operators, sensors and triggers.",
+        "description": "Chronon CHIP-9 model-transform orchestration: model backend hook, operators, sensors, "
+                       "triggers, the model backend job link and the failure notifier.",
         "versions": ["0.1.0"],
         "integrations": [{"integration-name": INTEGRATION, "external-doc-url": "https://chronon.ai"}],
         "connection-types": [
@@ -54,4 +55,9 @@ def get_provider_info() -> dict:
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.sensors.model_batch_job"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["chronon_airflow.triggers.model_batch_job",
                                                                          "chronon_airflow.triggers.partition"]}],
+        # The job link builds its URL from XCom only (chronon_airflow.links.model_backend); the plugin
+        # also binds it to the operators declaring it, for the API server.
+        "extra-links": ["chronon_airflow.links.model_backend.ModelBackendJobLink",
+                        "chronon_airflow.links.spark.SparkApplicationLink"],
+        "notifications": ["chronon_airflow.notifications.failure.ChrononFailureNotifier"],
     }

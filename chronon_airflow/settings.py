@@ -38,6 +38,9 @@ DEFAULTS: dict[str, str] = {
     # "hive" (the metastore, via the apache-hive provider).
     "catalog": "local",
     "metastore_conn_id": "metastore_default",
+    # OpenLineage (the lineage extra): the namespace of the tables every task reports. Empty: from
+    # the catalog (hive://<metastore host>:<port>, file for the local warehouse); see lineage.py.
+    "lineage_namespace": "",
     # Failure e-mails: the smtp provider's connection and the sender address.
     "smtp_conn_id": "smtp_default",
     "email_from": "chronon-airflow@localhost",
@@ -51,8 +54,33 @@ DEFAULTS: dict[str, str] = {
     "registration_concurrency": "16",
     # The longest partition range (in days) a run may compute; longer ones are refused at trigger time.
     "max_range_days": "3660",
+    # Task retries (every generated task but the metadata upload and config errors) and the delay
+    # between tries, in seconds.
+    "retries": "1",
+    "retry_delay": "300",
+    # execution_timeout per task kind, in seconds, as a JSON object over the built-in defaults
+    # (chronon_airflow.render.timeouts): {"spark": 43200, "register_model": 600, ...}; "spark" means
+    # every Chronon Spark step; 0 or null: no timeout. Waits have their own timeouts (above).
+    "execution_timeouts": "{}",
+    # dagrun_timeout of every generated DAG, in seconds (0: none).
+    "dagrun_timeout": "172800",
+    # Deadline alert of a join DAG: e-mail the owners when a scheduled run's output has not landed
+    # this many hours after its data interval ended (0: no alert).
+    "landing_deadline_hours": "6",
+    # The Airflow pool every Chronon Spark step runs in ("" = Airflow's default_pool) and the size
+    # the demo, the compose file and `airflow pools set` give it.
+    "spark_pool": "chronon_spark",
+    "spark_pool_slots": "4",
+    # The DAG files' parse cache (chronon_airflow/render/cache.py): its folder ("" =
+    # $AIRFLOW_HOME/chronon_plan_cache, "off" = no cache), and how it tells a compiled file changed:
+    # "mtime" (size and mtime) or "content" (size and SHA-1 of the bytes, for deploys that rewrite
+    # every file's mtime).
+    "plan_cache_dir": "",
+    "plan_cache_stamp": "mtime",
 }
 
+# Process-wide on purpose and safe: a memo of airflow.cfg's [chronon] section, keyed by the file's path
+# and checked against its (mtime, size) on every read, so it can never serve a stale or foreign value.
 _FILE_CACHE: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
 
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from chronon_reference_backend.process import BackendProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DAG_FILE = PROJECT_ROOT / "dags" / "chronon_dags.py"
 BASELINE_FILE = Path(__file__).with_name("baseline_dags.py")
 PLAN_CACHE = "chronon_plan_cache"  # under the bench's AIRFLOW_HOME
 
@@ -48,6 +47,12 @@ class Scale:
     p3_polls: int = 5  # polls per trigger in P3
     p3_interval: float = 1.0  # compressed poll interval in P3 (production default: 60 s)
     timeout: float = 900.0  # bound on any single subprocess
+    # The growth curve: the parse figures and the dag-processor run at each of these join counts
+    # (GroupBys = joins / 2, one team per 50 joins; ``joins`` itself uses group_bys and teams above).
+    scales: tuple[int, ...] = (500, 2000, 10000)
+    shards: int = 0  # DAG file shards; 0: one per SHARD_DAGS DAGs (README "Scale")
+    parsing_processes: int = 2  # [dag_processor] parsing_processes of the end-to-end run
+    e2e_timeout: float = 600.0  # bound on one dag-processor run
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Result:
     target: str = ""
     ok: bool | None = None
     note: str = ""
+    # How the table shows it (measured, baseline, ratio); the older figures format themselves.
+    display: tuple[str, str, str] | None = None
 
 
 def base_env(airflow_home: Path) -> dict[str, str]:
@@ -91,10 +98,19 @@ def compile_package() -> None:
     compileall.compile_dir(str(PROJECT_ROOT / "chronon_airflow"), quiet=1)
 
 
-def run_probe(dag_file: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
-    """One parse in a fresh interpreter; returns the probe's JSON (see parse_probe)."""
+SHARD_DAGS = 500  # DAGs per shard when --shards is not given (README "Scale")
+
+
+def auto_shards(dags: int) -> int:
+    return max(1, round(dags / SHARD_DAGS))
+
+
+def run_probe(dag_files: Path | list[Path], env: dict[str, str], timeout: float) -> list[dict[str, Any]]:
+    """Parse each file in a fork of one fresh interpreter (as the dag-processor does); returns the
+    probe's JSON per file (see parse_probe)."""
+    files = [dag_files] if isinstance(dag_files, Path) else list(dag_files)
     env = dict(env, _BENCH_SPAWNED_AT=repr(time.time()))
-    proc = subprocess.Popen([sys.executable, "-m", "chronon_bench.parse_probe", str(dag_file)],
+    proc = subprocess.Popen([sys.executable, "-m", "chronon_bench.parse_probe", *map(str, files)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=str(PROJECT_ROOT))
     try:
@@ -102,14 +118,27 @@ def run_probe(dag_file: Path, env: dict[str, str], timeout: float) -> dict[str, 
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise RuntimeError(f"parsing {dag_file} took more than {timeout:.0f} s")
+        raise RuntimeError(f"parsing {files[0].parent} took more than {timeout:.0f} s")
+    results = []
     for line in out.splitlines():
         if line.startswith("BENCH_RESULT "):
             result = json.loads(line[len("BENCH_RESULT "):])
-            if result["import_errors"]:
-                raise RuntimeError(f"import errors parsing {dag_file}: {result['import_errors']}")
-            return result
-    raise RuntimeError(f"parse probe of {dag_file} failed (exit {proc.returncode}):\n{err[-4000:]}")
+            if result.get("error") or result.get("import_errors"):
+                raise RuntimeError(f"parsing {result['file']}: {result.get('error') or result['import_errors']}")
+            results.append(result)
+    if len(results) != len(files):
+        raise RuntimeError(f"parse probe of {files[0].parent} failed (exit {proc.returncode}):\n{err[-4000:]}")
+    return results
+
+
+def _total(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One parse of a DAGs folder: the sums over its files (the largest file's figures beside)."""
+    out: dict[str, Any] = {k: sum(r[k] for r in results) for k in ("parse_s", "serialize_s", "dags", "tasks", "edges")}
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
+    out["files"] = len(results)
+    out["max_file_s"] = max(r["parse_s"] + r["serialize_s"] for r in results)
+    out["max_file_dags"] = max(r["dags"] for r in results)
+    return out
 
 
 def baseline_spec(repo: Path) -> list[dict[str, Any]]:
@@ -118,74 +147,174 @@ def baseline_spec(repo: Path) -> list[dict[str, Any]]:
     from chronon_airflow.plan import load_plan
 
     _repo, plan = load_plan(repo, Deployment())  # the structure does not depend on the deployment
-    return [{"dag_id": d.dag_id, "tasks": [{"task_id": t.task_id, "upstream": list(t.upstream)} for t in d.tasks]}
+    return [{"dag_id": d.dag_id, "team": d.team, "schedule": d.schedule,
+             "tasks": [{"task_id": t.task_id, "upstream": list(t.upstream)} for t in d.tasks]}
             for d in plan.dags]
 
 
-# --- P1 / P2 ----------------------------------------------------------------------------------
+def edit_join(repo: Path, n: int) -> str:
+    """Change ONE compiled file: the first join's description (a new text each time, so no earlier
+    cache state matches). That join feeds chained GroupBys (see the generator)."""
+    path = next(iter(sorted((repo / "production" / "joins").rglob("mt_join_00000.v1"))))
+    data = json.loads(path.read_text())
+    data["metaData"]["description"] = f"Synthetic model-transform join 0, edit {n}."
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path.relative_to(repo).as_posix()
 
 
-def p1_p2(repo: Path, work: Path, scale: Scale, log=print) -> tuple[Result, Result]:
-    home = work / "airflow_home"
+# --- P1, P5-P8: parse figures; P2 task start -------------------------------------------------------
+
+
+def parse_figures(repo: Path, work: Path, scale: Scale, joins: int, log=print,
+                  task_start: bool = False) -> tuple[list[Result], dict[str, Any]]:
+    """At one scale: the cold parse, then ``repeats`` rounds of (baseline, warm parse, one file
+    edited and parsed again, and with ``task_start`` a task-start parse), interleaved so drift on
+    the machine hits every side alike. Ours is every shard file of the DAGs folder, each parsed in
+    its own fork; the sums are compared with the single baseline file."""
+    tag = f"{joins:,} joins"
+    home = work / f"airflow_home_{joins}"
     home.mkdir(parents=True, exist_ok=True)
     env = base_env(home)
-    compile_package()
     env["AIRFLOW__CHRONON__REPO_PATH"] = str(repo)
     spec = baseline_spec(repo)
-    spec_file = work / "baseline.json"
+    spec_file = work / f"baseline_{joins}.json"
     spec_file.write_text(json.dumps(spec))
-    # Each file in its own folder: a dag-processor parses one file per process.
-    ours_dir, base_dir = work / "dags_chronon", work / "dags_baseline"
-    ours_dir.mkdir(exist_ok=True)
+    shards = scale.shards or auto_shards(len(spec))
+    from chronon_airflow.render.shards import dag_file_name, shard_of, write_dag_files
+
+    ours_dir, base_dir = work / f"dags_chronon_{joins}", work / f"dags_baseline_{joins}"
+    shutil.rmtree(ours_dir, ignore_errors=True)
+    write_dag_files(ours_dir, shards)
+    files = sorted(ours_dir.glob("chronon_dags*.py"))
     base_dir.mkdir(exist_ok=True)
-    ours = ours_dir / DAG_FILE.name
-    shutil.copy(DAG_FILE, ours)
     base = base_dir / "baseline_dags.py"
     shutil.copy(BASELINE_FILE, base)
     env_base = dict(env, BENCH_BASELINE_JSON=str(spec_file))
 
-    # The first parse after any change to the repo (or to chronon_airflow) misses the plan cache
-    # and writes it; every later re-parse (each 30 s, each task start) hits it. The cold parse is
-    # reported beside the steady state, which is what the target is about.
+    # The first parse after the cache is emptied (a new deployment, a new environment) loads, plans,
+    # renders and stores everything: the cold parse.
     shutil.rmtree(home / PLAN_CACHE, ignore_errors=True)
-    log(f"P1: cold parse of {len(spec)} DAGs (empty plan cache)")
-    cold = run_probe(ours, env, scale.timeout)
+    log(f"[{tag}] cold parse of {len(spec):,} DAGs in {shards} shard files (empty cache)")
+    cold = _total(run_probe(files, env, scale.timeout))
     # P2: the DAG a task start needs. The join backfill DAG is the biggest kind; one in the middle.
     join_prefix = dag_id(JOIN_BACKFILL, "")
     target = next(d for d in spec[len(spec) // 3:] if d["dag_id"].startswith(join_prefix))
+    target_file = ours_dir / ("chronon_dags.py" if shards == 1 else dag_file_name(shard_of(target["team"], shards), shards))
     env_task = dict(env, _AIRFLOW_PARSING_CONTEXT_DAG_ID=target["dag_id"],
                     _AIRFLOW_PARSING_CONTEXT_TASK_ID=target["tasks"][-1]["task_id"])
-    # Interleaved (baseline, ours, task start, baseline, ...) so drift on the machine hits every
-    # side of both ratios alike.
-    log(f"P1/P2: parsing {len(spec)} DAGs and task-start parses of {target['dag_id']}, "
-        f"{scale.repeats} runs each")
-    ours_runs, base_runs, task_runs = [], [], []
-    for _ in range(max(1, scale.repeats)):
-        base_runs.append(run_probe(base, env_base, scale.timeout))
-        ours_runs.append(run_probe(ours, env, scale.timeout))
-        task_runs.append(run_probe(ours, env_task, scale.timeout))
-    p_ours, p_base = _median(ours_runs), _median(base_runs)
-    if (p_ours["dags"], p_ours["tasks"], p_ours["edges"]) != (p_base["dags"], p_base["tasks"], p_base["edges"]):
-        raise RuntimeError(f"baseline shape differs: ours {p_ours['dags']}/{p_ours['tasks']}/{p_ours['edges']}, "
-                           f"baseline {p_base['dags']}/{p_base['tasks']}/{p_base['edges']}")
-    p_ours["cold_parse_s"] = cold["parse_s"]
-    p1 = Result("P1 full parse of dags/", p_ours, p_base, p_ours["parse_s"] / p_base["parse_s"], "<= 1.25x")
-    p1.ok = p1.ratio <= 1.25
+    log(f"[{tag}] baseline, warm parse, edit + parse{', task start' if task_start else ''}: {scale.repeats} rounds")
+    base_runs, warm_runs, edit_runs, task_runs = [], [], [], []
+    for k in range(max(1, scale.repeats)):
+        base_runs.append(_total(run_probe(base, env_base, scale.timeout)))
+        warm_runs.append(_total(run_probe(files, env, scale.timeout)))
+        edited = edit_join(repo, k)
+        edit_runs.append(_total(run_probe(files, env, scale.timeout)))
+        if task_start:
+            task_runs.append(_total(run_probe(target_file, env_task, scale.timeout)))
+    b, w, e = _median(base_runs), _median(warm_runs), _median(edit_runs)
+    for side in (w, e, cold):
+        if (side["dags"], side["tasks"], side["edges"]) != (b["dags"], b["tasks"], b["edges"]):
+            raise RuntimeError(f"baseline shape differs: ours {side['dags']}/{side['tasks']}/{side['edges']}, "
+                               f"baseline {b['dags']}/{b['tasks']}/{b['edges']}")
+    sizes = f"{b['dags']:,} DAGs, {b['tasks']:,} tasks; {shards} shard file{'s' * (shards > 1)}"
+    bare = f"EmptyOperator file: parse {_f(b['parse_s'])} s"
+    results = []
 
-    p_task = _median(task_runs)
-    if p_task["dags"] != 1:
-        raise RuntimeError(f"task-start parse built {p_task['dags']} DAGs, expected 1")
-    p2 = Result("P2 task-start parse (1 DAG)", p_task, {"parse_s": p_ours["parse_s"]},
-                p_task["parse_s"] / p_ours["parse_s"], "<= 1/20 (0.05)")
-    p2.ok = p2.ratio <= 0.05
-    return p1, p2
+    def add(name: str, measured: dict, ratio: float, target: str, ok: bool, meas: str, base_text: str,
+            ratio_text: str | None = None) -> Result:
+        r = Result(f"{name} ({tag})", measured, b, ratio, target, ok,
+                   display=(meas, base_text, ratio_text or f"{ratio:.2f}x"))
+        results.append(r)
+        return r
+
+    add("P1 warm re-parse", w, w["parse_s"] / b["parse_s"], "<= 1.25x", w["parse_s"] / b["parse_s"] <= 1.25,
+        f"parse {_f(w['parse_s'])} s, peak RSS {_f(w['peak_rss_mb'], 0)} MB ({sizes})",
+        f"{bare}, peak RSS {_f(b['peak_rss_mb'], 0)} MB")
+    add("P5 cold parse", cold, cold["parse_s"] / b["parse_s"], "<= 1.25x", cold["parse_s"] / b["parse_s"] <= 1.25,
+        f"parse {_f(cold['parse_s'])} s (empty cache), peak RSS {_f(cold['peak_rss_mb'], 0)} MB", bare)
+    add("P6 edit re-parse", e, e["parse_s"] / b["parse_s"], "<= 1.25x", e["parse_s"] / b["parse_s"] <= 1.25,
+        f"parse {_f(e['parse_s'])} s after {edited} changed", bare)
+    both_w, both_b = w["parse_s"] + w["serialize_s"], b["parse_s"] + b["serialize_s"]
+    add("P7 warm parse + serialize", w, both_w / both_b, "<= 1.0x", both_w / both_b <= 1.0,
+        f"{_f(w['parse_s'])} + {_f(w['serialize_s'])} = {_f(both_w)} s",
+        f"{_f(b['parse_s'])} + {_f(b['serialize_s'])} = {_f(both_b)} s")
+    per_w, per_b = w["serialize_s"] / w["tasks"] * 1e3, b["serialize_s"] / b["tasks"] * 1e3
+    add("P7b serialize per task", w, per_w / per_b, "<= 1.0x", per_w / per_b <= 1.0,
+        f"{_f(per_w, 3)} ms/task", f"{_f(per_b, 3)} ms/task")
+    quarter = 50.0 / 4
+    add("P8 largest shard, cold parse + serialize", cold, cold["max_file_s"], f"< {quarter} s",
+        cold["max_file_s"] < quarter,
+        f"{_f(cold['max_file_s'])} s ({cold['max_file_dags']:,} DAGs in the largest of {shards} files)",
+        "dag_file_processor_timeout 50 s", f"{_f(cold['max_file_s'])} s")
+    if task_runs:
+        t = _median(task_runs)
+        if t["dags"] != 1:
+            raise RuntimeError(f"task-start parse built {t['dags']} DAGs, expected 1")
+        ratio = t["parse_s"] / w["parse_s"]
+        add("P2 task-start parse of 1 DAG", t, ratio, "<= 1/20 (0.05)", ratio <= 0.05,
+            f"parse {_f(t['parse_s'], 3)} s, peak RSS {_f(t['peak_rss_mb'], 0)} MB",
+            f"P1 parse {_f(w['parse_s'])} s", f"{ratio:.3f} (1/{1 / ratio:.0f})")
+    info = {"env": env, "spec": spec, "shards": shards, "ours_dir": ours_dir, "base_dir": base_dir,
+            "spec_file": spec_file, "home": home}
+    return results, info
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = dict(runs[0])
-    for key in ("parse_s", "serialize_s", "wall_s", "peak_rss_mb"):
-        out[key] = statistics.median(r[key] for r in runs)
+    for key in ("parse_s", "serialize_s", "peak_rss_mb", "max_file_s"):
+        if key in out:
+            out[key] = statistics.median(r[key] for r in runs)
     out["runs"] = len(runs)
+    return out
+
+
+# --- P9: the real dag-processor --------------------------------------------------------------------
+
+
+def e2e(work: Path, scale: Scale, joins: int, info: dict[str, Any], log=print) -> list[Result]:
+    """``airflow dag-processor`` from its start until every DAG is in a fresh metadata DB: ours with
+    an empty cache (a first start) and with the cache of that run (a restart), against the
+    baseline file; and, to tell what scheduling itself costs, the baseline file with our schedules."""
+    from chronon_bench import dag_processor
+
+    tag = f"{joins:,} joins"
+    expected = len(info["spec"])
+    env = dict(info["env"])
+    env.pop("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", None)
+    template = dag_processor.migrated_db(work, env)
+    cache = work / f"e2e_cache_{joins}"
+    shutil.rmtree(cache, ignore_errors=True)
+    env["AIRFLOW__CHRONON__PLAN_CACHE_DIR"] = str(cache)
+    log(f"[{tag}] dag-processor (parsing_processes {scale.parsing_processes}): baseline, ours cold, ours restart, "
+        "scheduled baseline")
+    run = lambda folder, name, e: dag_processor.run(folder, expected, work, f"{name}_{joins}", e, template,
+                                                   scale.parsing_processes, scale.e2e_timeout, log)
+    env_base = dict(env, BENCH_BASELINE_JSON=str(info["spec_file"]))
+    bare = run(info["base_dir"], "baseline", env_base)
+    cold = run(info["ours_dir"], "chronon_cold", env)
+    warm = run(info["ours_dir"], "chronon_restart", env)
+    scheduled = run(info["base_dir"], "baseline_scheduled", dict(env_base, BENCH_BASELINE_SCHEDULES="1"))
+
+    def seconds(r: dict) -> str:
+        return f"{_f(r['seconds'], 1)} s" if r["seconds"] is not None else \
+            f"not done in {scale.e2e_timeout:.0f} s ({r['dags']:,}/{r['expected']:,} DAGs, {r['import_errors']} import errors)"
+
+    def ratio_of(a: dict, b: dict) -> float | None:
+        return a["seconds"] / b["seconds"] if a["seconds"] and b["seconds"] else None
+
+    out = []
+    for name, side, base, base_name, target in (
+            ("P9 dag-processor first start", cold, bare, "EmptyOperator file", "<= 1.0x"),
+            ("P9b dag-processor restart", warm, bare, "EmptyOperator file", "<= 1.0x"),
+            ("P9c dag-processor first start vs scheduled baseline", cold, scheduled,
+             "EmptyOperator file with our schedules", "(info)")):
+        ratio = ratio_of(side, base)
+        ok = side["seconds"] is not None and (base["seconds"] is None or ratio <= 1.0)
+        out.append(Result(f"{name} ({tag})", side, base, ratio, target, ok if target != "(info)" else None, display=(
+            f"all {expected:,} DAGs in the DB after {seconds(side)}, peak RSS {_f(side['peak_rss_mb'], 0)} MB "
+            f"({info['shards']} files)",
+            f"{base_name}: {seconds(base)}, peak RSS {_f(base['peak_rss_mb'], 0)} MB",
+            f"{ratio:.2f}x" if ratio is not None else ("baseline never done" if side["seconds"] else "NOT DONE"))))
     return out
 
 
@@ -447,18 +576,47 @@ def p4(backend: BackendProcess, repo: Path, scale: Scale, log=print) -> Result:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts: str = "1234",
+def scale_shape(scale: Scale, joins: int) -> tuple[int, int, int]:
+    """(joins, GroupBys, teams) of the repo at ``joins``: the main scale as given, the growth curve's
+    others with the main scale's shape (2 joins per GroupBy, 50 joins per team)."""
+    if joins == scale.joins:
+        return scale.joins, scale.group_bys, scale.teams
+    return joins, joins // 2, max(1, joins // 50)
+
+
+def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts: str = "1234e",
         log=print) -> dict[str, Any]:
-    """Generate the repo (unless given), run the chosen figures, return machine + results."""
+    """Generate the repos (unless given), run the chosen figures, return machine + results.
+
+    ``parts``: 1 the parse figures (P1, P5-P8) at every scale of ``scale.scales``, e the
+    dag-processor end to end (P9) at each, 2 the task-start parse, 3 and 4 as before at the main
+    scale (``scale.joins``); b P3b alone."""
     work = Path(work or tempfile.mkdtemp(prefix="chronon-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    if repo is None and any(part in parts for part in "1234"):  # P3b alone needs no repo
+    results: list[Result] = []
+    main_repo = repo
+    if any(part in parts for part in "12e"):
+        compile_package()
+        sizes = sorted({*scale.scales, scale.joins}) if ("1" in parts or "e" in parts) else [scale.joins]
+        for joins in sizes:
+            at = repo if (repo is not None and joins == scale.joins) else None
+            if at is None:
+                n, g, t = scale_shape(scale, joins)
+                at = work / f"repo_{joins}"
+                log(f"generating {n:,} joins, {g:,} chained GroupBys, {t} teams in {at}")
+                generator.generate(at, n, g, t)
+            if joins == scale.joins:
+                main_repo = at
+            figures, info = parse_figures(at, work, scale, joins, log, task_start="2" in parts and joins == scale.joins)
+            if "1" in parts or joins == scale.joins:
+                results.extend(r for r in figures if "1" in parts or r.name.startswith("P2"))
+            if "e" in parts:
+                results.extend(e2e(work, scale, joins, info, log))
+    repo = main_repo
+    if repo is None and any(part in parts for part in "34"):
         repo = work / "repo"
         log(f"generating {scale.joins} joins, {scale.group_bys} chained GroupBys, {scale.teams} teams in {repo}")
         generator.generate(repo, scale.joins, scale.group_bys, scale.teams)
-    results: list[Result] = []
-    if "1" in parts or "2" in parts:
-        results.extend(p1_p2(repo, work, scale, log))
     if "b" in parts and "3" not in parts:
         # P3b alone ("--parts b"): partition waits on the local catalog need no backend.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
@@ -523,17 +681,8 @@ def table(report: dict[str, Any]) -> str:
     rows = [("figure", "measured", "baseline (same run)", "ratio / value", "target", "ok")]
     for r in report["results"]:
         m, b, name = r["measured"], r["baseline"], r["name"]
-        if name.startswith("P1"):
-            meas = (f"parse {_f(m['parse_s'])} s (cold cache {_f(m['cold_parse_s'])} s), +serialize "
-                    f"{_f(m['serialize_s'])} s, wall {_f(m['wall_s'])} s, "
-                    f"peak RSS {_f(m['peak_rss_mb'], 0)} MB ({m['dags']} DAGs, {m['tasks']} tasks)")
-            base = (f"EmptyOperator: parse {_f(b['parse_s'])} s, +serialize {_f(b['serialize_s'])} s, "
-                    f"wall {_f(b['wall_s'])} s, peak RSS {_f(b['peak_rss_mb'], 0)} MB")
-            ratio = f"{r['ratio']:.2f}x"
-        elif name.startswith("P2"):
-            meas = f"parse {_f(m['parse_s'], 3)} s, wall {_f(m['wall_s'])} s, peak RSS {_f(m['peak_rss_mb'], 0)} MB"
-            base = f"P1 parse {_f(b['parse_s'])} s"
-            ratio = f"{r['ratio']:.3f} (1/{1 / r['ratio']:.0f})"
+        if r.get("display"):
+            meas, base, ratio = r["display"]
         elif name.startswith("P3b"):
             meas = (f"{m['triggers']} triggers on the {m['catalog']} catalog, {m['polls']} polls in "
                     f"{_f(m['window_s'], 1)} s: {_f(m['cpu_per_poll_ms'], 3)} ms CPU/poll, "
@@ -552,7 +701,7 @@ def table(report: dict[str, Any]) -> str:
                     f"(concurrency {m['concurrency']}, {m['latency_ms']} ms latency)")
             base = f"latency floor {_f(b['latency_floor_s'], 1)} s, serial {_f(b['serial_s'], 0)} s"
             ratio = f"{_f(m['wall_s'], 1)} s"
-        rows.append((name, meas, base, ratio, r["target"], "yes" if r["ok"] else "NO"))
+        rows.append((name, meas, base, ratio, r["target"], "-" if r["ok"] is None else "yes" if r["ok"] else "NO"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
     out = [line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows[1:]]

@@ -42,13 +42,23 @@ def main(argv: list[str] | None = None) -> int:
                         "PostgreSQL, a Spark standalone cluster (see chronon_demo/distributed.py)")
     r.add_argument("--foreground", action="store_true",
                    help="after the summary, stay in the foreground and stop everything on Ctrl-C")
+    r.add_argument("--fail-batch-job", nargs="?", const="once", choices=["once", "always"], default=None,
+                   help="make the model backend fail the join's batch job: 'once' (the default) shows the "
+                        "task's own retry submitting a new job; 'always' fails the run and e-mails the team "
+                        "the recovery action (then: python -m chronon_demo recover)")
     sub.add_parser("stop", help="stop every process the demo started (by PID)")
+    sub.add_parser("recover", help="after run --fail-batch-job always: lift the injected failure, clear the "
+                                   "failed batch task (a new job is submitted) and follow the run")
     sub.add_parser("status", help="is a demo running, where, which PIDs")
     args = p.parse_args(argv)
     workspace = args.workspace.resolve()
 
     if args.command == "stop":
         return _stop(workspace)
+    if args.command == "recover":
+        from chronon_demo.run import recover
+
+        return recover(workspace)
     if args.command == "status":
         state = Stack.running_state(workspace)
         if not state:
@@ -65,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         rc = run_demo(workspace, args.repo.resolve(), args.join, args.start, args.end,
-                      distributed=args.distributed)
+                      distributed=args.distributed, fail_batch_job=args.fail_batch_job)
         if args.foreground:
             print("Press Ctrl-C to stop the stack.", flush=True)
             while True:

@@ -139,6 +139,33 @@ class AirflowClient:
         r = self.request("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/upstreamAssetEvents")
         return r.json().get("asset_events", [])
 
+    def clear_task(self, dag_id: str, run_id: str, task_id: str, downstream: bool = False) -> dict[str, Any]:
+        """Clear one task instance of a run (what the UI's Clear does): it runs again."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id], "include_downstream": downstream,
+                "only_failed": False, "reset_dag_runs": True}
+        return self.request("POST", f"/api/v2/dags/{_q(dag_id)}/clearTaskInstances", json=body).json()
+
+    def create_backfill(self, dag_id: str, from_date: str, to_date: str, conf: dict[str, Any] | None = None,
+                        max_active_runs: int = 2) -> dict[str, Any]:
+        """An Airflow backfill (``POST /api/v2/backfills``) of the intervals starting ``from_date``
+        to ``to_date`` (dates, both included); ``conf`` is its ``dag_run_conf``."""
+        body: dict[str, Any] = {"dag_id": dag_id, "from_date": f"{from_date}T00:00:00Z",
+                                "to_date": f"{to_date}T00:00:00Z", "max_active_runs": max_active_runs,
+                                "reprocess_behavior": "none"}
+        if conf is not None:
+            body["dag_run_conf"] = conf
+        return self.request("POST", "/api/v2/backfills", json=body).json()
+
+    # -- pools ------------------------------------------------------------------------------------
+
+    def ensure_pool(self, name: str, slots: int, description: str = "") -> dict[str, Any]:
+        """Create pool ``name`` with ``slots``, or set the slots of the existing one."""
+        r = self.request("GET", f"/api/v2/pools/{_q(name)}", ok=(200, 404))
+        if r.status_code == 404:
+            return self.request("POST", "/api/v2/pools", ok=(200, 201),
+                                json={"name": name, "slots": slots, "description": description}).json()
+        return self.request("PATCH", f"/api/v2/pools/{_q(name)}", json={"name": name, "slots": slots}).json()
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         r = self.request("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
                                 f"/logs/{try_number}", ok=(200, 404), headers={"Accept": "text/plain"})

@@ -198,7 +198,11 @@ class DistributedStack(Stack):
             # Spark drivers (spark-submit in a task, client mode) bind and advertise loopback.
             "SPARK_LOCAL_IP": "127.0.0.1",
             topology.conn_env_key(topology.SPARK_CONN_ID): json.dumps({
-                "conn_type": "spark", "host": spark_master_url(st), "extra": {"deploy-mode": "client"}}),
+                "conn_type": "spark", "host": spark_master_url(st), "extra": {
+                    "deploy-mode": "client",
+                    # The "Spark application" link of the Spark tasks: the master UI's page of the app.
+                    "application_url_template":
+                        f"http://127.0.0.1:{ports['spark-master-ui']}/app/?appId={{app_id}}"}}),
         })
         if c.fast_recovery:
             env.update({
@@ -439,26 +443,6 @@ class DistributedStack(Stack):
         except BaseException:
             self.stop()
             raise
-
-    def _wait_exit(self, name: str, record: dict[str, Any], timeout: float) -> None:
-        import psutil
-
-        deadline = time.monotonic() + timeout
-        p = psutil.Process(record["pid"])
-        while True:
-            try:
-                rc = p.wait(timeout=1)
-                break
-            except psutil.TimeoutExpired:
-                if time.monotonic() > deadline:
-                    raise StackError(f"{name} still running after {timeout:.0f}s; see {record['log']}")
-                for other in self.state["processes"]:
-                    if other is not record and not self._alive(other):
-                        raise StackError(f"{other['name']} (pid {other['pid']}) exited:\n"
-                                         + tail(Path(other["log"])))
-        self.retire(name)
-        if rc != 0:
-            raise StackError(f"{name} failed (exit {rc}):\n" + tail(Path(record["log"])))
 
     # -- readiness ---------------------------------------------------------------------------------
 

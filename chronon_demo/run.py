@@ -1,9 +1,12 @@
 """``make demo``: the main job end to end on real Airflow processes.
 
 1. a fresh workspace (``.chronon/demo``) and the sample source tables;
-2. the stack: reference model backend, SMTP sink, ``airflow standalone`` (see :mod:`.stack`);
+2. the stack: reference model backend, SMTP sink, Airflow's components (see :mod:`.stack`), and
+   the Chronon Spark pool;
 3. through the REST API: unpause the join's DAG and its chained GroupBy upload DAG, trigger the
-   join's backfill for a multi-day range, print task states as they change;
+   join's backfill for a multi-day range, print task states as they change (with
+   ``--fail-batch-job`` the backend fails the join's batch job: once, recovered by the task's own
+   retry, or always, recovered by ``python -m chronon_demo recover``);
 4. wait for the GroupBy upload run that the join's output asset event triggers;
 5. beside it, the other families on the same range: a plain join feeding a chained GroupBy, and a
    staging query feeding a join (its sensors defer until the staging query's partitions land);
@@ -204,6 +207,56 @@ def wait_for_asset_triggered_run(client: AirflowClient, dag_id: str, source_run_
         time.sleep(2.0)
 
 
+BATCH_TASK = "wait_for_batch_inference"
+
+
+def failure_report(stack: Stack, client: AirflowClient, dag_id: str, run_id: str) -> str:
+    """The batch task's tries and the failure e-mail the team received (its "What to do")."""
+    from chronon_demo.mail import read_messages
+
+    tis = {t["task_id"]: t for t in client.task_instances(dag_id, run_id)}
+    ti = tis.get(BATCH_TASK, {})
+    lines = [f"  {BATCH_TASK}: {ti.get('state')} after {ti.get('try_number')} tries"]
+    deadline = time.monotonic() + 60
+    mails: list = []
+    while time.monotonic() < deadline and not mails:
+        mails = [m for m in read_messages(stack.mail_dir) if BATCH_TASK in m.subject and "failed" in m.subject]
+        time.sleep(1)
+    for m in mails[-1:]:
+        lines.append(f"  e-mail to {m.to}: {m.subject}")
+        text = m.body.split("What to do", 1)[-1].split("Links", 1)[0].strip("-\n ")
+        lines.append("  What to do: " + " ".join(text.split()))
+    return "\n".join(lines)
+
+
+def recover(workspace: Path, log: Printer = _print, timeout: float = 600.0) -> int:
+    """``python -m chronon_demo recover``: after ``--fail-batch-job always``, lift the injected
+    failure, clear the failed batch task of the demo's run (it submits a new job: a FAILED job is
+    never reused) and follow the run to its end."""
+    import httpx
+
+    state = Stack.running_state(workspace)
+    if not state or "demo_run" not in state:
+        log(f"no demo run to recover in {workspace}")
+        return 1
+    demo = state["demo_run"]
+    backend = f"http://127.0.0.1:{state['ports']['backend']}"
+    try:
+        httpx.delete(f"{backend}/admin/faults", timeout=10).raise_for_status()
+        log(f"-- lifted the injected failure ({backend}/admin/faults)")
+    except httpx.HTTPError as e:
+        log(f"-- no fault to lift ({e})")
+    with AirflowClient(state["ui_url"], state["user"], state["password"]) as client:
+        client.clear_task(demo["dag_id"], demo["run_id"], BATCH_TASK, downstream=True)
+        log(f"-- cleared {BATCH_TASK} (and downstream) of {demo['dag_id']} run {demo['run_id']}")
+        follower = Follower(client, log)
+        follower.add(demo["dag_id"], demo["run_id"], demo["join"])
+        final = follower.wait([(demo["dag_id"], demo["run_id"])], timeout=timeout)[(demo["dag_id"], demo["run_id"])]
+        jobs = httpx.get(f"{backend}/admin/jobs", timeout=10).json()
+    log(f"-- run {demo['run_id']} {final}; backend jobs by status: {jobs['byStatus']}")
+    return 0 if final == "success" else 1
+
+
 def make_stack(config: StackConfig, log: Printer = _print) -> Stack:
     """The local stack, or the distributed topology for a :class:`~.distributed.DistributedConfig`."""
     from chronon_demo.distributed import DistributedConfig, DistributedStack
@@ -229,6 +282,20 @@ def queue_dag_ids(repo: Path, queues: list[str], busy: list[str]) -> dict[str, s
     return out
 
 
+def ensure_spark_pool(stack: Stack, client: AirflowClient) -> dict[str, Any]:
+    """The Airflow pool every Chronon Spark step runs in (``[chronon] spark_pool``), created with
+    ``[chronon] spark_pool_slots`` slots as the stack's processes read them: what
+    ``airflow pools set <name> <slots> <description>`` does in a deployment."""
+    from chronon_airflow import settings
+
+    env = stack.airflow_env()
+    name = env.get("AIRFLOW__CHRONON__SPARK_POOL", settings.DEFAULTS["spark_pool"])
+    slots = int(env.get("AIRFLOW__CHRONON__SPARK_POOL_SLOTS", settings.DEFAULTS["spark_pool_slots"]))
+    if not name:
+        return {"name": "default_pool", "slots": "its"}
+    return client.ensure_pool(name, slots, "Chronon Spark steps (chronon-airflow [chronon] spark_pool)")
+
+
 def start_stack(config: StackConfig, dag_ids: list[str], log: Printer = _print,
                 ready_timeout: float = 300.0) -> tuple[Stack, AirflowClient]:
     """Start the stack, wait until healthy, log in, wait until ``dag_ids`` are parsed.
@@ -240,6 +307,8 @@ def start_stack(config: StackConfig, dag_ids: list[str], log: Printer = _print,
         client = AirflowClient(stack.ui_url, stack.state["user"], stack.password)
         client.login()
         log(f"  logged in to the REST API as {stack.state['user']} (JWT from POST /auth/token)")
+        pool = ensure_spark_pool(stack, client)
+        log(f"  pool {pool['name']}: {pool['slots']} slots for the Chronon Spark steps")
         client.wait_for_dags(dag_ids, timeout=ready_timeout)
         log(f"  {len(client.dag_ids())} DAGs parsed")
         return stack, client
@@ -249,8 +318,44 @@ def start_stack(config: StackConfig, dag_ids: list[str], log: Printer = _print,
         raise
 
 
+FAIL_ONCE, FAIL_ALWAYS = "once", "always"
+# With --fail-batch-job the stack's tasks retry after this many seconds (not 5 minutes).
+FAULT_RETRY_DELAY = 10
+
+
+class BatchJobFault:
+    """``--fail-batch-job``: the reference backend (started with its admin API) fails the batch jobs
+    of ``join``. ``once``: the fault is lifted as soon as the first job has FAILED, so the task's own
+    retry submits a new job and the run succeeds; ``always``: every job fails, the run fails and the
+    team gets the failure e-mail with the recovery action (``python -m chronon_demo recover``)."""
+
+    def __init__(self, backend_url: str, join: str, mode: str, log: Printer = _print):
+        self.backend_url, self.join, self.mode, self.log = backend_url, join, mode, log
+        self.lifted = False
+
+    def inject(self) -> None:
+        import httpx
+
+        httpx.post(f"{self.backend_url}/admin/faults", json={"fail_jobs_for_joins": [self.join]},
+                   timeout=10).raise_for_status()
+        self.log(f"  injected a batch-job failure for {self.join} ({self.mode}) through the backend's admin API")
+
+    def __call__(self) -> None:
+        """A follower tick: in ``once`` mode, lift the fault once a job has FAILED."""
+        import httpx
+
+        if self.mode != FAIL_ONCE or self.lifted:
+            return
+        failed = httpx.get(f"{self.backend_url}/admin/jobs", timeout=10).json()["byStatus"].get("FAILED", 0)
+        if failed:
+            httpx.delete(f"{self.backend_url}/admin/faults", timeout=10).raise_for_status()
+            self.lifted = True
+            self.log(f"  the batch job of {self.join} FAILED; fault lifted: the task's own retry (in "
+                     f"{FAULT_RETRY_DELAY}s) submits a new job")
+
+
 def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: Printer = _print,
-             distributed: bool = False) -> int:
+             distributed: bool = False, fail_batch_job: str | None = None) -> int:
     t_start = time.monotonic()
     tables = join_tables(repo, join)
     # The distributed demo keeps to the main job; the local one shows the other families too.
@@ -270,6 +375,9 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         config: StackConfig = DistributedConfig(workspace=workspace, repo_path=repo)
     else:
         config = StackConfig(workspace=workspace, repo_path=repo)
+    if fail_batch_job:
+        config.enable_backend_admin = True
+        config.retry_delay = FAULT_RETRY_DELAY
     stack = make_stack(config, log)
     stack.reset_workspace()
 
@@ -308,9 +416,14 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         for dag_id in tables.group_by_dag_ids:
             client.set_paused(dag_id, False)
             log(f"  unpaused {dag_id} (scheduled on the asset {tables.output_table})")
+        fault = BatchJobFault(stack.backend_url, join, fail_batch_job, log) if fail_batch_job else None
+        if fault is not None:
+            fault.inject()
         run_id = f"demo__{time.strftime('%Y%m%dT%H%M%S')}"
         client.trigger(tables.dag_id, {"start_ds": start, "end_ds": end}, run_id=run_id,
                        note=f"make demo: {start}..{end}")
+        stack.state["demo_run"] = {"dag_id": tables.dag_id, "run_id": run_id, "join": join}
+        stack._save()
         log(f"  triggered {tables.dag_id} run {run_id} with conf start_ds={start} end_ds={end}")
         client.set_paused(tables.dag_id, False)
         log(f"  unpaused {tables.dag_id}")
@@ -332,8 +445,20 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         follower.add(tables.dag_id, run_id, join)
         for dag_id, extra_run in [*extra_runs, *flow_runs]:
             follower.add(dag_id, extra_run, dag_id.split(".", 2)[-1])
-        states = follower.wait([(tables.dag_id, run_id), *extra_runs, *flow_runs], timeout=900, tick=cancel)
+        def tick() -> None:
+            cancel()
+            if fault is not None:
+                fault()
+
+        states = follower.wait([(tables.dag_id, run_id), *extra_runs, *flow_runs], timeout=900, tick=tick)
         state = states[(tables.dag_id, run_id)]
+        if state != "success" and fail_batch_job == FAIL_ALWAYS:
+            log(f"-- as asked (--fail-batch-job always), {tables.dag_id} run {run_id} ended {state}")
+            log(failure_report(stack, client, tables.dag_id, run_id))
+            log("  Recover it: python -m chronon_demo recover   (lifts the injected failure, clears "
+                "wait_for_batch_inference, which submits a new job, and follows the run)")
+            log(f"  Airflow UI {stack.ui_url}   login {stack.state['user']} / {stack.password}")
+            return 0
         if state != "success":
             log(f"!! {tables.dag_id} run {run_id} ended {state}; task logs under {stack.airflow_home / 'logs'}")
             return 1

@@ -1,6 +1,14 @@
-"""Start, find and stop the local stack: ``airflow standalone`` (api-server, scheduler,
-dag-processor, triggerer; SQLite + LocalExecutor), the reference model backend and, unless a test
-brings its own, an SMTP sink.
+"""Start, find and stop the local stack: Airflow's api-server, scheduler, dag-processor and
+triggerer as separate processes (SQLite + LocalExecutor, what ``airflow standalone`` runs), a
+worker log server on loopback, the reference model backend and, unless a test brings its own, an
+SMTP sink.
+
+Everything listens on loopback, on free ports: the scheduler and triggerer run with
+``--skip-serve-logs`` (their own log servers would bind every interface, on fixed ports 8793/8794)
+and :mod:`chronon_demo.logserver` serves the task and trigger logs on ``127.0.0.1`` instead. Each
+component is a process of its own, so a test can kill one (the triggerer, say) and start a new one
+(:meth:`Stack.restart`). The workspace is private (0700) and every file holding a secret
+(``stack.json``, ``airflow/passwords.json``, ``airflow/airflow.cfg``) is written 0600 from the start.
 
 Every process is started in its own session (its own process group) with the marker
 ``CHRONON_DEMO_STACK_ID=<uuid>`` in its environment, which all its descendants inherit. The PIDs
@@ -70,6 +78,10 @@ class StackConfig:
     smtp_port: int | None = None
     enable_backend_admin: bool = False
     email_from: str = "chronon-airflow@localhost"
+    # [chronon] retry_delay of the stack's tasks in seconds (None: the setting's default, 5 minutes).
+    retry_delay: int | None = None
+    # The Chronon Spark pool ([chronon] spark_pool) is created with this many slots.
+    spark_pool_slots: int = 4
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -122,13 +134,13 @@ class Stack:
 
     def _save(self) -> None:
         """Write ``stack.json`` (mode 0600: it holds the login and the stack's secrets)."""
-        self.workspace.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(self.state, indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.rename(self.state_path)
+        self._private_workspace()
+        write_private(self.state_path, json.dumps(self.state, indent=2))
+
+    def _private_workspace(self) -> None:
+        """The workspace, readable by its owner only (it holds the stack's secrets and data)."""
+        self.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.workspace, 0o700)
 
     @staticmethod
     def read_state(workspace: Path) -> dict[str, Any] | None:
@@ -172,10 +184,22 @@ class Stack:
         return env
 
     def airflow_env(self) -> dict[str, str]:
+        from chronon_demo import topology
+
         c, ports = self.config, self.state["ports"]
         api = f"http://127.0.0.1:{ports['api']}"
         env = self._base_env()
         env.update({
+            # The log server (chronon_demo.logserver) on loopback, one free port for task and trigger
+            # logs; every component is 127.0.0.1, so the API server fetches logs there.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["logs"]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["logs"]),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": topology.HOSTNAME_CALLABLE,
+            topology.HOSTNAME_ENV: "127.0.0.1",
+            # Signs the log server's requests: one secret for the API server and the log server.
+            "AIRFLOW__API__SECRET_KEY": self.state["api_secret_key"],
+            # Spark drivers (spark-submit in a task) bind and advertise loopback, not the host's address.
+            "SPARK_LOCAL_IP": "127.0.0.1",
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(Path(c.dags_folder).resolve()),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(Path(c.plugins_folder).resolve()),
@@ -207,6 +231,7 @@ class Stack:
             "AIRFLOW__CHRONON__BATCH_JOB_POLL_INTERVAL": str(c.batch_job_poll_interval),
             "AIRFLOW__CHRONON__SMTP_CONN_ID": "smtp_default",
             "AIRFLOW__CHRONON__EMAIL_FROM": c.email_from,
+            "AIRFLOW__CHRONON__SPARK_POOL_SLOTS": str(c.spark_pool_slots),
             "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE": json.dumps({
                 "conn_type": "chronon_model_backend", "host": "127.0.0.1", "port": ports["backend"],
                 "schema": "http"}),
@@ -217,6 +242,8 @@ class Stack:
                 "extra": {"from_email": c.email_from, "disable_tls": True, "disable_ssl": True,
                           "timeout": 10, "retry_limit": 2}}),
         })
+        if c.retry_delay is not None:
+            env["AIRFLOW__CHRONON__RETRY_DELAY"] = str(c.retry_delay)
         env.update(c.extra_env)
         return env
 
@@ -296,37 +323,88 @@ class Stack:
         return record
 
     def start(self) -> None:
-        """Start every process (returns at once; see :meth:`wait_ready`)."""
+        """Start every process (returns once the database is migrated; see :meth:`wait_ready`)."""
         running = self.running_state(self.workspace)
         if running:
             raise AlreadyRunning(running)
         self.state = self.new_state()
-        c = self.config
+        self._private_workspace()
         for d in (self.airflow_home, self.warehouse, self.backend_home, self.mail_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
-        # The simple auth manager keeps its users' passwords in this file; written before start,
-        # the login is known (and never printed by Airflow).
-        pw_file = self.airflow_home / "passwords.json"
-        pw_file.write_text(json.dumps({ADMIN_USER: self.state["password"]}) + "\n")
-        pw_file.chmod(0o600)
+        self._write_airflow_files()
         self._save()
-
-        bin_dir = Path(sys.executable).parent
         try:
-            if c.smtp_port is None:
-                self._spawn("smtp", [sys.executable, "-m", "chronon_demo.mail", "--host", "127.0.0.1",
-                                     "--port", str(self.state["ports"]["smtp"]), "--dir", str(self.mail_dir)],
-                            self._base_env())
-            backend = [str(bin_dir / "chronon-airflow"), "backend", "serve", "--host", "127.0.0.1",
-                       "--port", str(self.state["ports"]["backend"]), "--home", str(self.backend_home),
-                       "--warehouse", str(self.warehouse), "--repo", str(Path(c.repo_path).resolve())]
-            if c.enable_backend_admin:
-                backend.append("--enable-admin")
-            self._spawn("backend", backend, self._base_env())
-            self._spawn("airflow", [str(bin_dir / "airflow"), "standalone"], self.airflow_env())
+            if self.config.smtp_port is None:
+                self.spawn("smtp")
+            self.spawn("backend")
+            self._wait_exit("db-migrate", self.spawn("db-migrate"), timeout=300)
+            for name in (*AIRFLOW_COMPONENTS, "log-server"):
+                self.spawn(name)
         except BaseException:
             self.stop()
             raise
+
+    def _write_airflow_files(self) -> None:
+        """Airflow's files that hold secrets, written 0600 before any Airflow process starts: the
+        simple auth manager's passwords (so the login is known, never printed) and an airflow.cfg of
+        our own (Airflow would otherwise write one with generated secrets, world-readable)."""
+        write_private(self.airflow_home / "passwords.json", json.dumps({ADMIN_USER: self.state["password"]}) + "\n")
+        write_private(self.airflow_home / "airflow.cfg",
+                      "# Every setting of this stack is in its processes' environment (AIRFLOW__*).\n")
+
+    def spawn(self, name: str) -> dict[str, Any]:
+        """Start (or, after :meth:`retire`, restart) the process called ``name``."""
+        c, ports = self.config, self.state["ports"]
+        bin_dir = Path(sys.executable).parent
+        airflow = str(bin_dir / "airflow")
+        if name == "smtp":
+            return self._spawn(name, [sys.executable, "-m", "chronon_demo.mail", "--host", "127.0.0.1",
+                                      "--port", str(ports["smtp"]), "--dir", str(self.mail_dir)], self._base_env())
+        if name == "backend":
+            argv = [str(bin_dir / "chronon-airflow"), "backend", "serve", "--host", "127.0.0.1",
+                    "--port", str(ports["backend"]), "--home", str(self.backend_home),
+                    "--warehouse", str(self.warehouse), "--repo", str(Path(c.repo_path).resolve())]
+            if c.enable_backend_admin:
+                argv.append("--enable-admin")
+            return self._spawn(name, argv, self._base_env())
+        if name == "db-migrate":
+            return self._spawn(name, [airflow, "db", "migrate"], self.airflow_env())
+        if name == "log-server":
+            return self._spawn(name, [sys.executable, "-m", "chronon_demo.logserver", "--port", str(ports["logs"]),
+                                      "--host", "127.0.0.1"], self.airflow_env())
+        if name in AIRFLOW_COMPONENTS:
+            argv = [airflow, name]
+            if name in ("scheduler", "triggerer"):
+                argv.append("--skip-serve-logs")  # its log server binds every interface: ours is loopback
+            return self._spawn(name, argv, self.airflow_env())
+        raise KeyError(f"unknown process {name!r}")
+
+    def restart(self, name: str) -> dict[str, Any]:
+        """Kill what is left of ``name`` (its whole tree), retire its record and start a new one."""
+        self.kill(name, signal.SIGKILL)
+        self.retire(name)
+        record = self.spawn(name)
+        self.log(f"  restarted {name} as pid {record['pid']}")
+        return record
+
+    def _wait_exit(self, name: str, record: dict[str, Any], timeout: float) -> None:
+        """Until the one-shot process ``name`` exits; its record is retired, a failure raised."""
+        deadline = time.monotonic() + timeout
+        p = psutil.Process(record["pid"])
+        while True:
+            try:
+                rc = p.wait(timeout=1)
+                break
+            except psutil.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise StackError(f"{name} still running after {timeout:.0f}s; see {record['log']}")
+                for other in self.state["processes"]:
+                    if other is not record and not self._alive(other):
+                        raise StackError(f"{other['name']} (pid {other['pid']}) exited:\n"
+                                         + tail(Path(other["log"])))
+        self.retire(name)
+        if rc != 0:
+            raise StackError(f"{name} failed (exit {rc}):\n" + tail(Path(record["log"])))
 
     def new_state(self) -> dict[str, Any]:
         """Fresh ports and secrets for a start (nothing is started or written)."""
@@ -337,9 +415,10 @@ class Stack:
             "workspace": str(self.workspace),
             "started_at": time.time(),
             "ports": {"api": free_port(avoid=ports), "backend": free_port(avoid=ports),
-                      "smtp": c.smtp_port or free_port(avoid=ports)},
+                      "smtp": c.smtp_port or free_port(avoid=ports), "logs": free_port(avoid=ports)},
             "password": secrets.token_urlsafe(12),
             "jwt_secret": secrets.token_urlsafe(32),
+            "api_secret_key": secrets.token_urlsafe(32),
             "fernet_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "processes": [],
         }
@@ -360,7 +439,7 @@ class Stack:
         report healthy; prints each component as it comes up."""
         deadline = time.monotonic() + timeout
         up: set[str] = set()
-        wanted = {"backend", "api-server", "metadatabase", "scheduler", "dag_processor", "triggerer"}
+        wanted = {"backend", "api-server", "metadatabase", "scheduler", "dag_processor", "triggerer", "log-server"}
         if self.config.smtp_port is None:
             wanted.add("smtp")
         t0 = time.monotonic()
@@ -370,6 +449,8 @@ class Stack:
                 now_up: set[str] = set()
                 if "smtp" in wanted and _port_open(self.state["ports"]["smtp"]):
                     now_up.add("smtp")
+                if _port_open(self.state["ports"]["logs"]):
+                    now_up.add("log-server")
                 try:
                     if http.get(f"{self.backend_url}/healthz").status_code == 200:
                         now_up.add("backend")
@@ -510,6 +591,24 @@ class Stack:
             self.state = state
             self._save()
         return n
+
+
+# Airflow's long-running components, one process each (what `airflow standalone` runs), plus the
+# loopback log server that replaces the scheduler's and triggerer's own.
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, mode 0600 from the first byte (a secret never sits in
+    a file anyone else may read, not even for a moment)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    tmp.rename(path)
 
 
 def _port_open(port: int) -> bool:

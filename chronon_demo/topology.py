@@ -40,6 +40,10 @@ SHARED_ENV: dict[str, str] = {
     "AIRFLOW__CHRONON__SMTP_CONN_ID": SMTP_CONN_ID,
     "AIRFLOW__CHRONON__SENSOR_POKE_INTERVAL": "5",
     "AIRFLOW__CHRONON__BATCH_JOB_POLL_INTERVAL": "5",
+    # The pool of the Chronon Spark steps, created at start (the compose file's airflow-init, the
+    # native stacks through the REST API) with this many slots.
+    "AIRFLOW__CHRONON__SPARK_POOL": "chronon_spark",
+    "AIRFLOW__CHRONON__SPARK_POOL_SLOTS": "4",
 }
 
 # key -> the prefix its value starts with in every deployment ("" = any non-empty value).

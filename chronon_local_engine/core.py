@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from chronon_airflow import naming, warehouse
+from chronon_airflow.exceptions import ChrononAirflowError
 from chronon_airflow.partitions import ds_add, ds_range
 
 DS = warehouse.PARTITION_COLUMN
@@ -37,7 +38,7 @@ TIME_UNIT_MS = {0: HOUR_MS, 1: DAY_MS}
 SNAPSHOT_ACCURACY = 1  # thrift Accuracy: TEMPORAL=0, SNAPSHOT=1
 
 
-class NotSupportedByLocalEngine(RuntimeError):
+class NotSupportedByLocalEngine(ChrononAirflowError, RuntimeError):
     def __init__(self, feature: str, conf_path: str):
         super().__init__(
             f"{feature} is not supported by the local engine — run it with the Chronon jar (conf: {conf_path})"

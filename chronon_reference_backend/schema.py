@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chronon_airflow import naming
-from chronon_airflow.config.loader import Invalid, parse_join_thrift
+from chronon_airflow.config.loader import parse_join_thrift
+from chronon_airflow.exceptions import InvalidConfig
 
 # thrift enum DataKind.
 BOOLEAN, BYTE, SHORT, INT, LONG, FLOAT, DOUBLE, STRING, BINARY, DATE, TIMESTAMP, MAP, LIST, STRUCT = range(14)
@@ -25,7 +26,7 @@ def raw_join_columns(join: dict[str, Any]) -> list[str]:
     engine writes them (``JoinConf.raw_join_columns``)."""
     try:
         return list(parse_join_thrift(join).raw_join_columns())
-    except Invalid as e:
+    except InvalidConfig as e:
         raise ValueError(f"the join is not a valid compiled join: {e.field or '<join>'}: {e.message}") from None
 
 

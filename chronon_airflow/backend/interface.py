@@ -11,6 +11,15 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+# The backend errors are defined with every other error of the package; the clients raise them.
+from chronon_airflow.exceptions import BackendConflictError, BackendError, BackendNotFoundError
+
+__all__ = [
+    "CANCELLED", "FAILED", "JOB_STATUSES", "PENDING", "RUNNING", "SUCCEEDED", "TERMINAL_STATUSES",
+    "AsyncModelBackend", "BackendConflictError", "BackendError", "BackendNotFoundError", "JobStatus",
+    "ModelBackend", "RegistrationResponse",
+]
+
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
@@ -52,25 +61,6 @@ class JobStatus:
         if status not in JOB_STATUSES:
             raise BackendError(f"backend answered an unknown job status {status!r}; expected one of {JOB_STATUSES}")
         return cls(status=status, is_success=bool(data.get("isSuccess", False)), message=str(data.get("message") or ""))
-
-
-class BackendError(Exception):
-    """A backend call failed. ``status_code`` is the HTTP status when there was one; ``transient`` is
-    True for failures worth retrying later (5xx, 429, connection problems) once client retries ran out."""
-
-    def __init__(self, message: str, status_code: int | None = None, transient: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.transient = transient
-
-
-class BackendNotFoundError(BackendError):
-    """HTTP 404, e.g. an unknown job id."""
-
-
-class BackendConflictError(BackendError):
-    """HTTP 409: the join's model transform is not registered (or registered differently)."""
 
 
 class ModelBackend(abc.ABC):

@@ -1,9 +1,12 @@
 """Which models a compiled join uses and which model backend serves them (thrift-JSON dicts)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chronon_airflow.backend.idempotency import join_name
+from chronon_airflow.config.model import pick_transform_backend
+from chronon_airflow.exceptions import InvalidConfig
 
 
 def transforms(join: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,19 +43,34 @@ def join_backends(join: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(model_backend(m) for m in models(join)))
 
 
-def resolve_join_backend(join: dict[str, Any], backend: str | None = None) -> str:
-    """The backend that runs the join's transform-level calls (registerModelTransform, batch job).
+def custom_json(join: dict[str, Any]) -> dict[str, Any]:
+    """The join's ``metaData.customJson`` (a JSON string in thrift-JSON) as a dict."""
+    raw = (join.get("metaData") or {}).get("customJson")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError as e:
+        raise InvalidConfig("metaData.customJson", f"is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise InvalidConfig("metaData.customJson", "must be a JSON string encoding an object")
+    return value
 
-    A join whose models all sit on one backend needs no choice. A join mixing backends must name one
-    explicitly: CHIP-9 sends the whole join to a backend and it is that backend's decision how to
-    reach the other models, so guessing here would silently pick the wrong service.
+
+def transform_backend(join: dict[str, Any], backend: str | None = None) -> str:
+    """The backend that runs the join's join-level calls (registerModelTransform, the batch job).
+
+    ``backend`` when given (the plan's choice, passed by the renderer; it must serve one of the
+    join's models), else the one rule every part uses,
+    :func:`chronon_airflow.config.model.pick_transform_backend`: ``customJson.model_transform_backend``,
+    else the first model's backend.
     """
     backends = join_backends(join)
-    if backend is not None:
-        if backend not in backends:
-            raise ValueError(f"join {join_name(join)!r} has no model on backend {backend!r}; its backends are {backends}")
-        return backend
-    if len(backends) > 1:
-        raise ValueError(f"join {join_name(join)!r} uses several model backends {backends}; pass backend= to choose "
-                         "the one that runs its model transform")
-    return backends[0]
+    if backend is None:
+        chosen = pick_transform_backend(custom_json(join), backends)
+        assert chosen is not None  # models() refuses a join without transforms
+        return chosen
+    if backend not in backends:
+        raise InvalidConfig("backend", f"join {join_name(join)!r} has no model on backend {backend!r}; "
+                                       f"its backends are {backends}")
+    return backend

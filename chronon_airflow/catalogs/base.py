@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 
 from chronon_airflow import settings
+from chronon_airflow.exceptions import InvalidConfig
 
 
 class PartitionCatalog(abc.ABC):
@@ -64,8 +65,9 @@ def get_catalog(name: str | None = None) -> PartitionCatalog:
     target = BUILTIN.get(name, name)
     module, _, cls_name = target.rpartition(".")
     if not module:
-        raise ValueError(f"[chronon] catalog = {name!r}: expected one of {sorted(BUILTIN)} or a dotted class path")
+        raise InvalidConfig("[chronon] catalog",
+                            f"[chronon] catalog = {name!r}: expected one of {sorted(BUILTIN)} or a dotted class path")
     cls = getattr(importlib.import_module(module), cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, PartitionCatalog)):
-        raise ValueError(f"[chronon] catalog = {name!r} is not a PartitionCatalog subclass")
+        raise InvalidConfig("[chronon] catalog", f"[chronon] catalog = {name!r} is not a PartitionCatalog subclass")
     return cls()

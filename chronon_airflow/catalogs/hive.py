@@ -5,6 +5,7 @@ from typing import Any
 
 from chronon_airflow import settings, warehouse
 from chronon_airflow.catalogs.base import PartitionCatalog
+from chronon_airflow.exceptions import InvalidConfig
 
 
 class HiveMetastoreCatalog(PartitionCatalog):
@@ -25,7 +26,9 @@ class HiveMetastoreCatalog(PartitionCatalog):
             try:
                 import airflow.providers.apache.hive.hooks.hive  # noqa: F401
             except ImportError as e:  # the provider is optional: only production deployments need it
-                raise RuntimeError(
+                # The setting names a catalog this installation cannot serve: a bad config.
+                raise InvalidConfig(
+                    "[chronon] catalog",
                     "[chronon] catalog = hive needs apache-airflow-providers-apache-hive: "
                     "pip install 'chronon-airflow[hive]'"
                 ) from e

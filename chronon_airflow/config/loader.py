@@ -23,7 +23,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping
 
 from chronon_airflow import naming
 from chronon_airflow.config.model import (
@@ -84,9 +84,6 @@ SCHEDULE_RE = re.compile(r"^(@[a-z]+|[0-9*/,\- ]+)$")
 SCHEDULE_PRESETS = frozenset({"@never", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"})
 
 
-# The loader's name for the package's one bad-config exception.
-Invalid = InvalidConfig
-
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
@@ -99,7 +96,7 @@ class _Reader:
 
     def __init__(self, data: Any, path: str):
         if not isinstance(data, dict):
-            raise Invalid(path, f"expected an object, got {_type(data)}")
+            raise InvalidConfig(path, f"expected an object, got {_type(data)}")
         self.data = data
         self.path = path
 
@@ -113,7 +110,7 @@ class _Reader:
         value = self.data.get(key)
         if value is None:
             if required:
-                raise Invalid(self._f(key), "is required")
+                raise InvalidConfig(self._f(key), "is required")
             return None
         return _Reader(value, self._f(key))
 
@@ -121,22 +118,23 @@ class _Reader:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
-                raise Invalid(self._f(key), "is required")
+                raise InvalidConfig(self._f(key), "is required")
             return None
         if not isinstance(value, str):
-            raise Invalid(self._f(key), f"expected a string, got {_type(value)}")
+            raise InvalidConfig(self._f(key), f"expected a string, got {_type(value)}")
         if pattern is not None and not pattern.fullmatch(value):  # fullmatch: "$" would allow a final "\n"
-            raise Invalid(self._f(key), f"{value!r} is not a valid {what or 'value'} (allowed: {pattern.pattern})")
+            raise InvalidConfig(self._f(key),
+                                f"{value!r} is not a valid {what or 'value'} (allowed: {pattern.pattern})")
         return value
 
     def int(self, key: str, default: int | None = None) -> int:
         value = self.data.get(key)
         if value is None:
             if default is None:
-                raise Invalid(self._f(key), "is required")
+                raise InvalidConfig(self._f(key), "is required")
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid(self._f(key), f"expected an integer, got {_type(value)}")
+            raise InvalidConfig(self._f(key), f"expected an integer, got {_type(value)}")
         return value
 
     def flag(self, key: str) -> bool:
@@ -146,7 +144,7 @@ class _Reader:
             return False
         if value in (0, 1) and not isinstance(value, float):
             return bool(value)
-        raise Invalid(self._f(key), f"expected 0 or 1, got {value!r}")
+        raise InvalidConfig(self._f(key), f"expected 0 or 1, got {value!r}")
 
     def date(self, key: str) -> str | None:
         value = self.str(key, required=False)
@@ -159,14 +157,14 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise Invalid(self._f(key), f"expected a list, got {_type(value)}")
+            raise InvalidConfig(self._f(key), f"expected a list, got {_type(value)}")
         return [(f"{self._f(key)}[{i}]", v) for i, v in enumerate(value)]
 
     def str_list(self, key: str) -> tuple[str, ...]:
         out = []
         for path, v in self.list(key):
             if not isinstance(v, str):
-                raise Invalid(path, f"expected a string, got {_type(v)}")
+                raise InvalidConfig(path, f"expected a string, got {_type(v)}")
             out.append(v)
         return tuple(out)
 
@@ -175,10 +173,10 @@ class _Reader:
         if value is None:
             return MappingProxyType({})
         if not isinstance(value, dict):
-            raise Invalid(self._f(key), f"expected an object, got {_type(value)}")
+            raise InvalidConfig(self._f(key), f"expected an object, got {_type(value)}")
         for k, v in value.items():
             if not isinstance(v, str):
-                raise Invalid(f"{self._f(key)}.{k}", f"expected a string, got {_type(v)}")
+                raise InvalidConfig(f"{self._f(key)}.{k}", f"expected a string, got {_type(v)}")
         return _frozen(value)
 
 
@@ -218,7 +216,7 @@ def _check_date(value: str, field: str) -> dt.date:
     try:
         return parse_ds(value, field)
     except InvalidRange as e:
-        raise Invalid(field, str(e).replace(f"{field} = ", "", 1)) from None
+        raise InvalidConfig(field, str(e).replace(f"{field} = ", "", 1)) from None
 
 
 def _subpartitions(text: str) -> tuple[tuple[str, str], ...]:
@@ -230,8 +228,9 @@ def parse_source_table(value: str, field: str) -> tuple[str, tuple[tuple[str, st
     """A source table name with its optional static sub-partitions (``ns.t/hr=00:00``)."""
     m = SOURCE_TABLE_RE.fullmatch(value)
     if not m:
-        raise Invalid(field, f"{value!r} is not a table: [namespace.]table of [A-Za-z0-9_], optionally followed by "
-                             "/key=value sub-partitions (values of [A-Za-z0-9_.:+-])")
+        raise InvalidConfig(field, f"{value!r} is not a table: [namespace.]table of [A-Za-z0-9_], "
+                                   "optionally followed by "
+                                   "/key=value sub-partitions (values of [A-Za-z0-9_.:+-])")
     return m.group("table"), _subpartitions(m.group("sub"))
 
 
@@ -247,13 +246,13 @@ def parse_dependency(text: Any, field: str, join_backfill_table: str | None = No
     """One ``metaData.dependencies`` entry: the compiler's JSON string ``{"name", "spec", "start",
     "end"}``, or a bare spec string (staging queries list their dependencies that way)."""
     if not isinstance(text, str):
-        raise Invalid(field, f"expected a string, got {_type(text)}")
+        raise InvalidConfig(field, f"expected a string, got {_type(text)}")
     spec_field = field
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise Invalid(field, f"is not valid JSON: {e.msg}") from None
+            raise InvalidConfig(field, f"is not valid JSON: {e.msg}") from None
         r = _Reader(data, field)
         spec, spec_field = r.str("spec"), f"{field}.spec"
         name, start, end = r.str("name", required=False), r.date("start"), r.date("end")
@@ -261,7 +260,7 @@ def parse_dependency(text: Any, field: str, join_backfill_table: str | None = No
         spec, name, start, end = text, None, None, None
     m = _SPEC_RE.fullmatch(spec)
     if not m:
-        raise Invalid(
+        raise InvalidConfig(
             spec_field,
             f"{spec!r} is not a partition spec: [namespace.]table/<column>={{{{ ds }}}} (or "
             "{{ macros.ds_add(ds, N) }}) followed by optional /key=value sub-partitions; tables, columns and keys "
@@ -269,14 +268,14 @@ def parse_dependency(text: Any, field: str, join_backfill_table: str | None = No
         )
     lag = -int(m.group("offset")) if m.group("offset") else 0
     if abs(lag) > MAX_LAG_DAYS:
-        raise Invalid(spec_field, f"a lag of {lag} days is out of range -{MAX_LAG_DAYS}..{MAX_LAG_DAYS}")
+        raise InvalidConfig(spec_field, f"a lag of {lag} days is out of range -{MAX_LAG_DAYS}..{MAX_LAG_DAYS}")
     table = m.group("table")
     if JOIN_BACKFILL_TABLE.fullmatch(table):
         if join_backfill_table is None:
-            raise Invalid(spec_field, "{{ join_backfill_table }} is only meaningful in a join's labelPart")
+            raise InvalidConfig(spec_field, "{{ join_backfill_table }} is only meaningful in a join's labelPart")
         table = join_backfill_table
     if start and end and start > end:
-        raise Invalid(f"{field}.start", f"start {start} is after end {end}")
+        raise InvalidConfig(f"{field}.start", f"start {start} is after end {end}")
     return Dependency(
         name=name or wait_for_name(spec),
         spec=spec,
@@ -297,13 +296,13 @@ def parse_metadata(r: _Reader, top: bool = True, join_backfill_table: str | None
     custom: dict[str, Any] = {}
     if custom_raw is not None:
         if not isinstance(custom_raw, str):
-            raise Invalid(r._f("customJson"), f"expected a JSON string, got {_type(custom_raw)}")
+            raise InvalidConfig(r._f("customJson"), f"expected a JSON string, got {_type(custom_raw)}")
         try:
             custom = json.loads(custom_raw) if custom_raw.strip() else {}
         except json.JSONDecodeError as e:
-            raise Invalid(r._f("customJson"), f"is not valid JSON: {e.msg}") from None
+            raise InvalidConfig(r._f("customJson"), f"is not valid JSON: {e.msg}") from None
         if not isinstance(custom, dict):
-            raise Invalid(r._f("customJson"), "must encode a JSON object")
+            raise InvalidConfig(r._f("customJson"), "must encode a JSON object")
     env_map = {}
     modes = r.obj("modeToEnvMap", required=False)
     if modes is not None:
@@ -314,7 +313,7 @@ def parse_metadata(r: _Reader, top: bool = True, join_backfill_table: str | None
         _check_schedule(schedule, r._f("offlineSchedule"))
     sample = r.data.get("samplePercent")
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, float))):
-        raise Invalid(r._f("samplePercent"), f"expected a number, got {_type(sample)}")
+        raise InvalidConfig(r._f("samplePercent"), f"expected a number, got {_type(sample)}")
     return MetaData(
         name=r.str("name", pattern=NAME_RE, what="name"),
         team=r.str("team", pattern=IDENT_RE, what="team name", required=top) or "",
@@ -334,8 +333,8 @@ def parse_metadata(r: _Reader, top: bool = True, join_backfill_table: str | None
 
 def _check_schedule(schedule: str, field: str) -> None:
     if not SCHEDULE_RE.fullmatch(schedule) or not _valid_schedule(schedule):
-        raise Invalid(field, f"{schedule!r} is not a cron expression or @preset "
-                             f"({', '.join(sorted(SCHEDULE_PRESETS))})")
+        raise InvalidConfig(field, f"{schedule!r} is not a cron expression or @preset "
+                            f"({', '.join(sorted(SCHEDULE_PRESETS))})")
 
 
 def parse_query(r: _Reader | None) -> Query:
@@ -354,7 +353,7 @@ def parse_query(r: _Reader | None) -> Query:
 def parse_source(r: _Reader) -> Source:
     kinds = [k for k in ("events", "entities", "joinSource") if r.has(k)]
     if len(kinds) != 1:
-        raise Invalid(r.path, "must have exactly one of events, entities, joinSource")
+        raise InvalidConfig(r.path, "must have exactly one of events, entities, joinSource")
     kind = kinds[0]
     s = r.obj(kind)
     query = parse_query(s.obj("query", required=False))
@@ -388,11 +387,11 @@ def parse_group_by(r: _Reader, path: str, top: bool = True) -> GroupByConf:
         )
         op = ar.int("operation")
         if op < 0 or op > 18:
-            raise Invalid(ar._f("operation"), f"unknown operation {op}")
+            raise InvalidConfig(ar._f("operation"), f"unknown operation {op}")
         aggs.append(Aggregation(ar.str("inputColumn"), op, windows, ar.str_map("argMap")))
     accuracy = r.data.get("accuracy")
     if accuracy is not None and accuracy not in (0, 1):
-        raise Invalid(r._f("accuracy"), f"unknown accuracy {accuracy!r} (0 TEMPORAL, 1 SNAPSHOT)")
+        raise InvalidConfig(r._f("accuracy"), f"unknown accuracy {accuracy!r} (0 TEMPORAL, 1 SNAPSHOT)")
     return GroupByConf(
         path=path,
         metadata=parse_metadata(r.obj("metaData"), top=top),
@@ -408,9 +407,9 @@ def parse_group_by(r: _Reader, path: str, top: bool = True) -> GroupByConf:
 def _check_unit(w: _Reader) -> int:
     unit = w.int("timeUnit")
     if unit not in (0, 1):
-        raise Invalid(w._f("timeUnit"), f"unknown time unit {unit} (0 HOURS, 1 DAYS)")
+        raise InvalidConfig(w._f("timeUnit"), f"unknown time unit {unit} (0 HOURS, 1 DAYS)")
     if w.int("length") <= 0:
-        raise Invalid(w._f("length"), "window length must be positive")
+        raise InvalidConfig(w._f("length"), "window length must be positive")
     return unit
 
 
@@ -422,7 +421,7 @@ def _schema(r: _Reader, key: str) -> tuple[SchemaField, ...]:
         dtype = fr.obj("dataType")
         fields.append(SchemaField(fr.str("name"), dtype.int("kind"), _frozen(dtype.data)))
     if not fields:
-        raise Invalid(s._f("params"), "a model schema needs at least one field")
+        raise InvalidConfig(s._f("params"), "a model schema needs at least one field")
     return tuple(fields)
 
 
@@ -443,11 +442,12 @@ def parse_model_transforms(r: _Reader) -> ModelTransforms:
         prefix = tr.str("prefix", required=False, pattern=IDENT_RE, what="prefix")
         transforms.append(ModelTransform(model, tr.str_map("inputMappings"), tr.str_map("outputMappings"), prefix))
     if not transforms:
-        raise Invalid(r._f("transforms"), "modelTransforms needs at least one transform")
+        raise InvalidConfig(r._f("transforms"), "modelTransforms needs at least one transform")
     names = [t.model.name for t in transforms]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise Invalid(f"{r._f('transforms')}[{i}].model.metaData.name", f"model {n!r} appears twice in this join")
+            raise InvalidConfig(f"{r._f('transforms')}[{i}].model.metaData.name",
+                                f"model {n!r} appears twice in this join")
     return ModelTransforms(tuple(transforms), r.str_list("passthroughFields"))
 
 
@@ -464,7 +464,7 @@ def parse_join(r: _Reader, path: str, top: bool = True) -> JoinConf:
     mt = r.obj("modelTransforms", required=False)
     left = parse_source(r.obj("left"))
     if left.kind == "joinSource":
-        raise Invalid(r._f("left"), "a join's left must be events or entities")
+        raise InvalidConfig(r._f("left"), "a join's left must be events or entities")
     metadata = parse_metadata(r.obj("metaData"), top=top)
     transforms = parse_model_transforms(mt) if mt is not None else None
     label = r.obj("labelPart", required=False) if top else None
@@ -481,8 +481,9 @@ def parse_join(r: _Reader, path: str, top: bool = True) -> JoinConf:
     )
     chosen = metadata.custom_json.get("model_transform_backend")
     if chosen is not None and chosen not in conf.backends:
-        raise Invalid(r._f("metaData.customJson.model_transform_backend"),
-                      f"{chosen!r} is not the backend of any of this join's models ({', '.join(conf.backends) or 'none'})")
+        raise InvalidConfig(r._f("metaData.customJson.model_transform_backend"),
+                            f"{chosen!r} is not the backend of any of this join's models "
+                            f"({', '.join(conf.backends) or 'none'})")
     return conf
 
 
@@ -512,7 +513,7 @@ def parse_staging_query(r: _Reader, path: str) -> StagingQueryConf:
 
 
 def parse_join_thrift(data: Any) -> JoinConf:
-    """A join from its thrift-JSON dict (e.g. received over the wire); raises :class:`Invalid`."""
+    """A join from its thrift-JSON dict (e.g. received over the wire); raises :class:`InvalidConfig`."""
     return parse_join(_Reader(data, ""), path="")
 
 
@@ -525,14 +526,14 @@ def parse_teams(data: Any) -> dict[str, Team]:
     teams = {}
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise Invalid(name, f"expected an object, got {_type(entry)}")
+            raise InvalidConfig(name, f"expected an object, got {_type(entry)}")
         merged = {**default, **entry}
         tr = _Reader(merged, name)
         emails = tr.data.get("maintainer_emails") or ()
         if isinstance(emails, str):
             emails = (emails,)
         if not isinstance(emails, (list, tuple)) or not all(isinstance(e, str) and "@" in e for e in emails):
-            raise Invalid(f"{name}.maintainer_emails", "expected a list of e-mail addresses")
+            raise InvalidConfig(f"{name}.maintainer_emails", "expected a list of e-mail addresses")
         teams[name] = Team(
             name=name,
             namespace=tr.str("namespace", required=False, pattern=IDENT_RE, what="namespace"),
@@ -558,27 +559,45 @@ def _files(folder: Path) -> Iterator[Path]:
                 yield Path(dirpath) / f
 
 
+def walk_order(rel: str) -> tuple:
+    """Sort key putting relative paths in :func:`_files`' order (a folder's files, by name, before
+    its sub-folders): a subset of the repo loads in the same relative order as the whole."""
+    parts = rel.split("/")
+    return tuple((1, p) for p in parts[:-1]) + ((0, parts[-1]),)
+
+
+def _selected(root: Path, folder: str, files: Iterable[str]) -> Iterator[Path]:
+    """The given paths under ``production/<folder>/`` that :func:`_files` would yield (anything but
+    a folder, no dot names), in its order."""
+    prefix = f"production/{folder}/"
+    for rel in sorted({f for f in files if f.startswith(prefix)}, key=walk_order):
+        path = root / rel
+        if not any(part.startswith(".") for part in rel.split("/")) and os.path.lexists(path) \
+                and not os.path.isdir(path):
+            yield path
+
+
 def _read_json(path: Path, rel: str) -> Any:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise Invalid("", f"file is {size} bytes, more than the {MAX_FILE_BYTES} a compiled config may have")
+        raise InvalidConfig("", f"file is {size} bytes, more than the {MAX_FILE_BYTES} a compiled config may have")
     if size == 0:
-        raise Invalid("", "file is empty")
+        raise InvalidConfig("", "file is empty")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise Invalid("", f"file is not UTF-8 (byte {e.start})") from None
+        raise InvalidConfig("", f"file is not UTF-8 (byte {e.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise Invalid("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise InvalidConfig("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except RecursionError:
-        raise Invalid("", "JSON nested too deeply") from None
+        raise InvalidConfig("", "JSON nested too deeply") from None
     except ValueError as e:  # e.g. an integer literal longer than Python's int conversion limit
-        raise Invalid("", f"invalid JSON: {e}") from None
+        raise InvalidConfig("", f"invalid JSON: {e}") from None
     if _depth_exceeds(data, MAX_NESTING):
-        raise Invalid("", f"JSON nested more than {MAX_NESTING} levels deep")
+        raise InvalidConfig("", f"JSON nested more than {MAX_NESTING} levels deep")
     return data
 
 
@@ -592,42 +611,54 @@ def compiler_name(rel: str) -> tuple[str, str] | None:
 
 
 def load_config_file(root: Path, path: Path, rel: str, parse: Callable[[_Reader, str], Any]) -> Any:
-    """One compiled file under ``production/``, checked against its path; raises :class:`Invalid`."""
+    """One compiled file under ``production/``, checked against its path; raises :class:`InvalidConfig`."""
     # The path becomes a spark-submit argument: a file name must be as plain as a config name.
     bad = [part for part in Path(rel).parts if not _FILE_PART.fullmatch(part) or part.startswith("-")]
     if bad:
-        raise Invalid("", f"file name {bad[0]!r} is not allowed: path parts must match {_FILE_PART.pattern}")
+        raise InvalidConfig("", f"file name {bad[0]!r} is not allowed: path parts must match {_FILE_PART.pattern}")
     if not path.resolve().is_relative_to(root):
-        raise Invalid("", "is a symlink to a file outside the repo")
+        raise InvalidConfig("", "is a symlink to a file outside the repo")
     if not path.is_file():
-        raise Invalid("", "is not a regular file")
+        raise InvalidConfig("", "is not a regular file")
     conf = load_file(path, rel, parse)
     # The compiler's path is authoritative: it writes production/<kind>/<team>/<name after "team.">.
     # A copy elsewhere (a stray backup, a hand-made file) must not take a name from the real one.
     expected = compiler_name(rel)
     if expected is None:
-        raise Invalid("", f"the compiler never writes this path: configs live at production/<{'|'.join(KINDS)}>"
-                          "/<team>/<name without the team prefix>")
+        raise InvalidConfig("", f"the compiler never writes this path: configs live at production/<{'|'.join(KINDS)}>"
+                            "/<team>/<name without the team prefix>")
     team, name = expected
     if conf.metadata.name != name:
-        raise Invalid("metaData.name", f"{conf.metadata.name!r} does not match the file's path: the compiler writes "
-                                       f"{conf.metadata.name!r} to production/{rel.split('/')[1]}/"
-                                       f"{conf.metadata.name.replace('.', '/', 1)}, and a file here would be {name!r}")
+        raise InvalidConfig("metaData.name", f"{conf.metadata.name!r} does not match the file's path: "
+                                             "the compiler writes "
+                                             f"{conf.metadata.name!r} to production/{rel.split('/')[1]}/"
+                                             f"{conf.metadata.name.replace('.', '/', 1)}, and a file here "
+                                             f"would be {name!r}")
     if conf.metadata.team != team:
-        raise Invalid("metaData.team", f"team {conf.metadata.team!r} does not match the file's folder {team!r}")
+        raise InvalidConfig("metaData.team", f"team {conf.metadata.team!r} does not match the file's folder {team!r}")
     return conf
 
 
 def load_file(path: Path, rel: str, parse: Callable[[_Reader, str], Any]) -> Any:
-    """Parse one compiled file; raises :class:`Invalid` with the field path on failure."""
+    """Parse one compiled file; raises :class:`InvalidConfig` with the field path on failure."""
     data = _read_json(path, rel)
     try:
         return parse(_Reader(data, ""), rel)
     except RecursionError:
-        raise Invalid("", "config nested too deeply") from None
+        raise InvalidConfig("", "config nested too deeply") from None
 
 
-def load_repo(root: str | os.PathLike) -> Repo:
+def load_repo(root: str | os.PathLike, files: Iterable[str] | None = None,
+              parsed: MutableMapping[str, Any] | None = None) -> Repo:
+    """The repo at ``root``: ``teams.json`` and every compiled file under ``production/``.
+
+    ``files``: read only these files (paths relative to ``root``, ``production/<kind>/...``), e.g.
+    one DAG-file shard's configs and the configs they reference; default: every file. ``parsed``: a
+    per-file cache the caller keeps, path -> what loading that file gave (the config, or the
+    :class:`ConfigError` of a bad file). The loader only reads an entry before parsing the file and
+    stores one after; the caller decides which entries are still valid (its file stamps). The
+    checks across files (teams, JoinSources, chaining cycles) run every time.
+    """
     root = Path(root).resolve()
     errors: list[ConfigError] = []
     teams: dict[str, Team] = {}
@@ -639,21 +670,26 @@ def load_repo(root: str | os.PathLike) -> Repo:
         try:
             teams_json = _read_json(teams_file, "teams.json")
             teams = parse_teams(teams_json)
-        except Invalid as e:
+        except InvalidConfig as e:
             errors.append(ConfigError("teams.json", e.field, e.message))
             teams_json = {}
 
     def load_kind(folder: str, parse: Callable[[_Reader, str], Any]) -> list[Any]:
         confs = []
-        for path in _files(root / "production" / folder):
+        for path in _files(root / "production" / folder) if files is None else _selected(root, folder, files):
             rel = path.relative_to(root).as_posix()
-            try:
-                conf = load_config_file(root, path, rel, parse)
-            except Invalid as e:
-                errors.append(ConfigError(rel, e.field, e.message))
-                continue
-            except OSError as e:
-                errors.append(ConfigError(rel, "", f"cannot read: {e.strerror}"))
+            conf = parsed.get(rel) if parsed is not None else None
+            if conf is None:
+                try:
+                    conf = load_config_file(root, path, rel, parse)
+                except InvalidConfig as e:
+                    conf = ConfigError(rel, e.field, e.message)
+                except OSError as e:
+                    conf = ConfigError(rel, "", f"cannot read: {e.strerror}")
+                if parsed is not None:
+                    parsed[rel] = conf
+            if isinstance(conf, ConfigError):
+                errors.append(conf)
                 continue
             if conf.metadata.team not in teams or conf.metadata.team == "default":
                 errors.append(ConfigError(rel, "metaData.team", f"team {conf.metadata.team!r} is not in teams.json"))

@@ -20,6 +20,22 @@ def _thrift_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(raw))
 
 
+def pick_transform_backend(custom_json: Mapping[str, Any], backends: tuple[str, ...] | list[str]) -> str | None:
+    """The one rule for the backend that runs a join's join-level calls (registerModelTransform, the
+    batch job): CHIP-9 sends the whole join to one backend. ``customJson.model_transform_backend``
+    when it names one of the join's model backends (the loader refuses any other value), else the
+    first model's backend; ``None`` for a join without models.
+
+    Everything asks this rule: the plan (:attr:`JoinConf.transform_backend`, recorded in the
+    specs the operators get), the CLI and an operator given a bare join
+    (:func:`chronon_airflow.backend.join_models.transform_backend`).
+    """
+    chosen = custom_json.get("model_transform_backend")
+    if isinstance(chosen, str) and chosen in backends:
+        return chosen
+    return backends[0] if backends else None
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigError:
     """A problem in one compiled file. ``path`` is relative to the repo root; ``field`` is a
@@ -312,15 +328,9 @@ class JoinConf:
 
     @property
     def transform_backend(self) -> str | None:
-        """The backend that runs the join-level calls (registerModelTransform, the batch job).
-
-        CHIP-9 sends the whole join to one backend. A join mixing backends names it with
-        ``customJson.model_transform_backend``; otherwise it is the first model's backend.
-        """
-        chosen = self.metadata.custom_json.get("model_transform_backend")
-        if isinstance(chosen, str) and chosen in self.backends:
-            return chosen
-        return self.backends[0] if self.backends else None
+        """The backend that runs the join-level calls (registerModelTransform, the batch job): see
+        :func:`pick_transform_backend`. The plan records it in every join-level task spec."""
+        return pick_transform_backend(self.metadata.custom_json, self.backends)
 
     def raw_join_columns(self) -> tuple[str, ...]:
         """Columns of the raw join output (left selects, join-part columns, derivations), no ``ds``."""

@@ -15,9 +15,10 @@ from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
 from chronon_airflow import provider, settings
 from chronon_airflow.backend.http import AsyncHttpModelBackend, HttpModelBackend
+from chronon_airflow.exceptions import ChrononAirflowError
 
 
-class ModelBackendConnectionMissing(AirflowException):
+class ModelBackendConnectionMissing(AirflowException, ChrononAirflowError):
     """The backend has no Airflow connection: a deployment setting, reported with the id to create."""
 
 

@@ -27,13 +27,22 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from chronon_airflow import settings
+from chronon_airflow.lineage import ChrononLineageMixin
+from chronon_airflow.links.spark import (
+    APP_ID_XCOM_KEY,
+    APP_URL_XCOM_KEY,
+    URL_TEMPLATE_EXTRA,
+    SparkApplicationLink,
+    SparkApplicationWatcher,
+)
 from chronon_airflow.spark.job import SparkJob, local_skip_reason
 
 
-class ChrononSparkSubmitOperator(SparkSubmitOperator):
+class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
     template_fields: Sequence[str] = ("start_ds", "end_ds")
     template_fields_renderers: dict[str, str] = {}
     ui_color = "#f4a460"
+    operator_extra_links = (SparkApplicationLink(),)
 
     def __init__(
         self,
@@ -66,6 +75,11 @@ class ChrononSparkSubmitOperator(SparkSubmitOperator):
         self.job = job
         self.start_ds = start_ds
         self.end_ds = end_ds
+        # What spark-submit printed about its application (links/spark.py): the "Spark
+        # application" button and the failure e-mail show it.
+        self.spark_application_id: str | None = None
+        self.spark_application_url: str = ""
+        self._watcher: SparkApplicationWatcher | None = None
 
     def _runtime_env(self) -> dict[str, str]:
         env = dict(self.job.env_vars)
@@ -116,11 +130,55 @@ class ChrononSparkSubmitOperator(SparkSubmitOperator):
         old_path = os.environ.get("PATH", "")
         if bin_dir:
             os.environ["PATH"] = f"{bin_dir}{os.pathsep}{old_path}"
+        self._watcher = SparkApplicationWatcher()
         try:
             super().execute(context)
         finally:
             os.environ["PATH"] = old_path
+            self._record_application(context)
         self._mark_outlets(context)
+
+    def _get_hook(self):
+        """The provider's hook, with the submit log read by the application watcher on its way."""
+        hook = super()._get_hook()
+        process = hook._process_spark_submit_log
+        watcher = self._watcher
+
+        def watched(itr: Any) -> None:
+            return process(watcher.watch(itr) if watcher is not None else itr)
+
+        hook._process_spark_submit_log = watched
+        return hook
+
+    def _record_application(self, context: Any) -> None:
+        """Push the application id and URL spark-submit printed (nothing when it printed none)."""
+        watcher = self._watcher
+        if watcher is None or not (watcher.app_id or watcher.tracking_url or watcher.ui_url):
+            return
+        template = None
+        try:
+            from airflow.sdk import BaseHook
+
+            template = (BaseHook.get_connection(self._conn_id).extra_dejson or {}).get(URL_TEMPLATE_EXTRA)
+        except Exception:  # the link is a convenience: a connection lookup never fails the task
+            pass
+        self.spark_application_id = watcher.app_id
+        self.spark_application_url = watcher.url(template)
+        self.log.info("Spark application %s %s", watcher.app_id or "(id not printed)",
+                      self.spark_application_url or "(no UI URL)")
+        try:
+            ti = context["ti"]
+            ti.xcom_push(key=APP_ID_XCOM_KEY, value=self.spark_application_id)
+            ti.xcom_push(key=APP_URL_XCOM_KEY, value=self.spark_application_url)
+        except Exception as e:
+            self.log.warning("could not record the Spark application: %s", e)
+
+    def chronon_links(self, context: Any) -> list[tuple[str, str]]:
+        """For the failure e-mail: the Spark application spark-submit reported, if any."""
+        if not (self.spark_application_id or self.spark_application_url):
+            return []
+        label = f"Spark application {self.spark_application_id or ''}".strip()
+        return [(label, self.spark_application_url or "(no UI URL: see the task log)")]
 
     def _mark_outlets(self, context: Any) -> None:
         """Each outlet (the table this job wrote) gets the run's range in its asset event's extra:

@@ -8,7 +8,6 @@ e-mail with the backend's message, and the task fails at the end naming every fa
 from __future__ import annotations
 
 import asyncio
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,14 +16,13 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from chronon_airflow import settings
-from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import AsyncHttpModelBackend
-from chronon_airflow.backend.interface import BackendError
-from chronon_airflow.backend.redact import redact_text, secret_values
-from chronon_airflow.config.loader import Invalid, load_file, parse_join
+from chronon_airflow.backend.registration import aregister_join
+from chronon_airflow.config.loader import load_file, parse_join
 from chronon_airflow.config.model import JoinConf
+from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.hooks.model_backend import ModelBackendHook
-from chronon_airflow.notifications.failure import valid_recipients
+from chronon_airflow.lineage import ChrononLineageMixin
 
 
 @dataclass
@@ -37,7 +35,7 @@ class JoinRegistration:
     failures: list[str] = field(default_factory=list)
 
 
-class RegisterTeamModelTransformsOperator(BaseOperator):
+class RegisterTeamModelTransformsOperator(ChrononLineageMixin, BaseOperator):
     """Registers the models and model transform of each join in ``join_paths`` (relative to
     ``repo_root``). XCom ``return_value``: ``{"registered": [...], "failed": {join: message}}``."""
 
@@ -60,7 +58,7 @@ class RegisterTeamModelTransformsOperator(BaseOperator):
         for rel in self.join_paths:
             try:
                 joins.append(load_file(Path(self.repo_root) / rel, rel, parse_join))
-            except (Invalid, OSError) as e:
+            except (InvalidConfig, OSError) as e:
                 # The file changed since the DAG was parsed; report it like a failed registration.
                 message = getattr(e, "message", None) or str(e)
                 broken.append(JoinRegistration(rel, rel, self.team_emails, ok=False, failures=[f"{rel}: {message}"]))
@@ -72,44 +70,15 @@ class RegisterTeamModelTransformsOperator(BaseOperator):
                             limit: int) -> list[JoinRegistration]:
         gate = asyncio.Semaphore(limit)
 
-        async def call(coro_fn, *args):
-            async with gate:
-                return await coro_fn(*args)
-
         async def one(join: JoinConf) -> JoinRegistration:
-            thrift = join.thrift()
-            secrets = secret_values(thrift)
             result = JoinRegistration(join.name, join.path,
                                       list(dict.fromkeys(self.team_emails + list(join.metadata.owners()))))
-
-            def record(what: str, backend: str, response=None, error: Exception | None = None) -> None:
-                if error is not None:
-                    text = redact_text(f"{what} on {backend}: {error}", secrets)
+            # The one registration routine (models, then the transform on the plan's backend rule).
+            for step in await aregister_join(join.thrift(), join.transform_backend, clients, gate):
+                result.steps.append(str(step))
+                if not step.ok:
                     result.ok = False
-                    result.failures.append(text)
-                else:
-                    text = redact_text(f"{what} on {backend}: {response.status} {response.message}".strip(), secrets)
-                    if not response.is_success:
-                        result.ok = False
-                        result.failures.append(text)
-                result.steps.append(text)
-
-            models = {join_models.model_name(m): m for m in join_models.models(thrift)}
-            outcomes = await asyncio.gather(
-                *(call(clients[m.backend].register_model, models[m.name]) for m in join.models),
-                return_exceptions=True)
-            for model, outcome in zip(join.models, outcomes):
-                if isinstance(outcome, BaseException):
-                    record(f"registerModel {model.name}", model.backend, error=outcome)
-                else:
-                    record(f"registerModel {model.name}", model.backend, outcome)
-            backend = join.transform_backend
-            if result.ok:  # a transform cannot validate against models the backend rejected
-                try:
-                    record("registerModelTransform", backend,
-                           await call(clients[backend].register_model_transform, thrift))
-                except (BackendError, OSError) as e:
-                    record("registerModelTransform", backend, error=e)
+                    result.failures.append(str(step))
             return result
 
         return list(await asyncio.gather(*(one(j) for j in joins)))
@@ -160,20 +129,21 @@ class RegisterTeamModelTransformsOperator(BaseOperator):
         return summary
 
     def _notify(self, r: JoinRegistration, context: Any) -> None:
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
+        from chronon_airflow.notifications.email import Email, send
 
-        to = valid_recipients(r.owners)
-        if not to:
-            self.log.warning("no recipients for %s; not e-mailed", r.join)
-            return
         ti = context["ti"]
-        body = (f"<p>Registering the model transform of <b>{html.escape(r.join)}</b> "
-                f"(<code>{html.escape(r.path)}</code>) failed in {html.escape(ti.dag_id)}:</p><ul>"
-                + "".join(f"<li>{html.escape(f)}</li>" for f in r.failures)
-                + f"</ul><p>Log: <a href=\"{html.escape(ti.log_url)}\">{html.escape(ti.log_url)}</a></p>")
+        message = Email(
+            subject=f"[chronon] {r.join}: model registration failed",
+            title="Chronon model registration failed",
+            rows=[("Join", r.join), ("File", r.path), ("DAG", ti.dag_id), ("Task", ti.task_id), ("Run", ti.run_id)],
+            action=(f"Fix the models or model transforms of {r.path} named below and recompile it; the next "
+                    "metadata-upload run (every 20 minutes) registers them again. The team's other joins were "
+                    "registered."),
+            details=r.failures, details_title="What the backend said",
+            links=[("Task log", getattr(ti, "log_url", "") or "(no log URL)")],
+        )
         try:
-            with SmtpHook(smtp_conn_id=settings.get("smtp_conn_id")) as smtp:
-                smtp.send_email_smtp(to=to, subject=f"[chronon] {r.join}: model registration failed",
-                                     html_content=body, from_email=settings.get("email_from"))
+            if not send(message, r.owners):
+                self.log.warning("no recipients for %s; not e-mailed", r.join)
         except Exception as e:  # a mail outage must not hide the registration result itself
-            self.log.error("could not e-mail %s about %s: %s", to, r.join, e)
+            self.log.error("could not e-mail %s about %s: %s", r.owners, r.join, e)

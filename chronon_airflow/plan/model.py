@@ -40,8 +40,9 @@ METADATA_UPLOAD_TASK = "metadata_upload"
 STAGING_QUERY_TASK = "staging_query"
 REGISTER_MODEL = "register_model"
 REGISTER_MODEL_TRANSFORM = "register_model_transform"
-SUBMIT_BATCH_INFERENCE = "submit_batch_inference"
+SUBMIT_BATCH_INFERENCE = "submit_batch_inference"  # no longer planned: wait_for_batch_inference submits
 WAIT_FOR_BATCH_INFERENCE = "wait_for_batch_inference"
+CHECK_RANGE = "check_range"
 REGISTER_TEAM_MODEL_TRANSFORMS = "register_team_model_transforms"
 GROUP_BY_UPLOAD_TASK = "group_by_upload"
 GROUP_BY_BACKFILL_TASK = "group_by_backfill"
@@ -197,14 +198,22 @@ class RegisterModelTransform(_JoinCall):
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitBatchInference(_JoinCall):
-    kind: ClassVar[str] = SUBMIT_BATCH_INFERENCE
+class WaitForBatchInference(_JoinCall):
+    """Submits the join's model batch job (idempotently) and waits for it, deferred: one task, so
+    that its retry submits again, and a job that ended FAILED or CANCELLED is replaced by a new one
+    (a running or succeeded job of the same key is reused)."""
+
+    kind: ClassVar[str] = WAIT_FOR_BATCH_INFERENCE
+    output_table: str = ""  # the Asset the job's success updates
 
 
 @dataclass(frozen=True, slots=True)
-class WaitForBatchInference(_JoinCall):
-    kind: ClassVar[str] = WAIT_FOR_BATCH_INFERENCE
-    output_table: str = ""  # the Asset the job's success updates
+class CheckRange(TaskSpec):
+    """The first task of a DAG that computes a partition range: it resolves the run's range and
+    fails (before any task touches a backend or Spark) when it is invalid, reversed, too long, or
+    given to an Airflow backfill."""
+
+    kind: ClassVar[str] = CHECK_RANGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from chronon_airflow.deployment import Deployment
 from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.plan import model as pm
 from chronon_airflow.plan.model import (
+    CheckRange,
     ConsistencyMetrics,
     GroupByBackfill,
     GroupByStreaming,
@@ -63,7 +64,6 @@ from chronon_airflow.plan.model import (
     SparkStep,
     StagingQueryBackfill,
     StatsSummary,
-    SubmitBatchInference,
     WaitForBatchInference,
     WaitForPartition,
 )
@@ -75,6 +75,9 @@ CONFIG_ERRORS_DAG_ID = "chronon.config_errors"
 # The metadata-upload DAG re-registers every 20 minutes (CHIP-9 keeps backends in sync with configs).
 METADATA_UPLOAD_SCHEDULE = "*/20 * * * *"
 STREAMING_KEEPER_SCHEDULE = "*/20 * * * *"
+# The config-errors DAG runs (and fails, e-mailing each broken file's maintainers once per change
+# of its errors) every hour while the repo has broken files.
+CONFIG_ERRORS_SCHEDULE = "@hourly"
 # Upstream's consistency and log-flattening DAGs run daily whatever the join's schedule.
 DAILY = "@daily"
 _TASK_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -223,6 +226,8 @@ class Planner:
         """A DAG of ``conf``; reads and writes are its tasks' (inputs first, in task order)."""
         writes = tuple(dict.fromkeys(t for task in tasks for t in task.writes))
         reads = tuple(dict.fromkeys(t for task in tasks for t in task.reads if t not in writes))
+        if extra.get("takes_range", True):
+            tasks = _range_checked(tasks)
         return PlannedDag(
             dag_id=dag_id(kind, conf.name), kind=kind, team=owner.team, schedule=schedule, source=conf.path,
             tasks=tuple(_skip_orphaned_waits(tasks)), reads=reads, writes=writes, conf_name=conf.name,
@@ -240,7 +245,7 @@ class Planner:
         if join.has_model_transforms:
             tasks += self._model_transform_steps(join, _ids(waits), sources)
             landed = pm.WAIT_FOR_BATCH_INFERENCE
-            summary = (f"Chronon join {join.name}: raw join, then model transforms on "
+            summary = (f"Chronon join {join.name}: the raw join in Spark, then its model transforms on backend "
                        f"{join.transform_backend} write {join.output_table}")
         else:
             step = self.spark(JoinStep, join, "joins", "backfill", updates=(join.output_table,))
@@ -282,11 +287,11 @@ class Planner:
             tasks.append(PlannedTask(tid, RegisterModel(model=model.thrift(), name=model.name, backend=model.backend)))
         tasks.append(PlannedTask(pm.REGISTER_MODEL_TRANSFORM, RegisterModelTransform(thrift, backend),
                                  tuple(register_ids)))
-        tasks.append(PlannedTask(pm.SUBMIT_BATCH_INFERENCE, SubmitBatchInference(thrift, backend),
-                                 (pm.RAW_JOIN, pm.REGISTER_MODEL_TRANSFORM), reads=(join.pre_mt_table,)))
+        # Submit and wait are one task: its retry submits again (a FAILED job is replaced).
         tasks.append(PlannedTask(pm.WAIT_FOR_BATCH_INFERENCE,
                                  WaitForBatchInference(thrift, backend, output_table=join.output_table),
-                                 (pm.SUBMIT_BATCH_INFERENCE,), writes=(join.output_table,)))
+                                 (pm.RAW_JOIN, pm.REGISTER_MODEL_TRANSFORM), reads=(join.pre_mt_table,),
+                                 writes=(join.output_table,)))
         return tasks
 
     def consistency(self, join: JoinConf) -> PlannedDag:
@@ -354,8 +359,9 @@ class Planner:
             queue=t.airflow_queue,
             start_date=t.dag_start_date,
             tags=(team, "chronon", _FAMILY[pm.METADATA_UPLOAD], *backends),
-            summary=f"Uploads the metadata of team {team}'s {len(joins)} joins"
-                    + (f" and re-registers {len(transform_joins)} model transforms" if transform_joins else ""),
+            summary=f"Team {team}: uploads the metadata of {_count(len(joins), 'join')}"
+                    + (f" and re-registers {_count(len(transform_joins), 'model transform')}"
+                       if transform_joins else ""),
             inputs=(*(j.path for j in joins), TEAMS_JSON),
             members=names,
             takes_range=False,
@@ -380,24 +386,26 @@ class Planner:
             waits = partition_waits(deps)
             step = self.spark(spec_cls, gb, "group_bys", mode, updates=(table,))
             return self.dag(kind, gb, owner, [*waits, self.step(task_id, step, _ids(waits), reads, (table,))],
-                            f"Chronon group-by-{mode} of {gb.name}: {what} {table}", schedule=schedule,
+                            f"Chronon group-by-{mode} of {gb.name}: {what} {table}"
+                            + (f", when {parent.name}'s output lands" if parent is not None else ""),
+                            schedule=schedule,
                             inputs=inputs)
 
         dags: list[PlannedDag] = []
         if gb.metadata.online:
             dags += self.guarded(gb, lambda: batch(pm.GROUP_BY_UPLOAD, GroupByUpload, "upload",
-                                                   pm.GROUP_BY_UPLOAD_TASK, gb.upload_table, "serving snapshot in"))
+                                                   pm.GROUP_BY_UPLOAD_TASK, gb.upload_table, "writes the serving snapshot to"))
         if gb.backfill_start_date:
             dags += self.guarded(gb, lambda: batch(pm.GROUP_BY_BACKFILL, GroupByBackfill, "backfill",
-                                                   pm.GROUP_BY_BACKFILL_TASK, gb.output_table, "daily values in"))
+                                                   pm.GROUP_BY_BACKFILL_TASK, gb.output_table, "writes daily values to"))
         if gb.streaming:
             # Only the streaming job reads the online settings: a bad one costs this DAG alone.
             dags += self.guarded(gb, lambda: self.dag(
                 pm.GROUP_BY_STREAMING, gb, owner,
                 [self.step(pm.GROUP_BY_STREAMING_TASK, self.spark(GroupByStreaming, gb, "group_bys", "streaming"),
                            (), (), ())],
-                f"Keeps the streaming job of {gb.name} running", schedule=STREAMING_KEEPER_SCHEDULE, inputs=inputs,
-                takes_range=False))
+                f"Chronon group-by-streaming of {gb.name}: keeps its streaming job running (checked every 20 "
+                "minutes)", schedule=STREAMING_KEEPER_SCHEDULE, inputs=inputs, takes_range=False))
         return dags
 
     # -- staging queries --
@@ -431,10 +439,12 @@ class Planner:
             tasks.append(PlannedTask(tid, ReportConfigErrors(path, tuple(errs), self._maintainers_of(path))))
         default = self.repo.teams.get("default")
         return PlannedDag(
-            dag_id=CONFIG_ERRORS_DAG_ID, kind=pm.CONFIG_ERRORS, team="chronon", schedule=None, source=TEAMS_JSON,
+            dag_id=CONFIG_ERRORS_DAG_ID, kind=pm.CONFIG_ERRORS, team="chronon", schedule=CONFIG_ERRORS_SCHEDULE,
+            source=TEAMS_JSON,
             tasks=tuple(tasks), reads=(), writes=(), owners=default.maintainer_emails if default else (),
             tags=("chronon", _FAMILY[pm.CONFIG_ERRORS]),
-            summary=f"{len(errors)} config errors in {len(by_file)} files: one failing task per file",
+            summary=f"Broken Chronon configs: {_count(len(errors), 'error')} in {_count(len(by_file), 'file')}; "
+                    "each file's task fails and e-mails its team's maintainers",
             inputs=None, takes_range=False)
 
     def _maintainers_of(self, path: str) -> tuple[str, ...]:
@@ -488,6 +498,22 @@ _FAMILY = {
     pm.GROUP_BY_BACKFILL: "group_by", pm.GROUP_BY_STREAMING: "group_by", pm.STAGING_QUERY: "staging_query",
     pm.CONSISTENCY: "consistency", pm.LOG_FLATTENING: "log_flattening", pm.CONFIG_ERRORS: "config_errors",
 }
+
+
+def _range_checked(tasks: list[PlannedTask]) -> list[PlannedTask]:
+    """``tasks`` after a ``check_range`` task that every root task waits for: a bad range fails
+    that one task, before anything reaches a backend or Spark."""
+    taken = {t.task_id for t in tasks}
+    tid, n = pm.CHECK_RANGE, 1
+    while tid in taken:
+        n += 1
+        tid = f"{pm.CHECK_RANGE}_{n}"
+    check = PlannedTask(tid, CheckRange())
+    return [check, *(t if t.upstream else dataclasses.replace(t, upstream=(tid,)) for t in tasks)]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _skip_orphaned_waits(tasks: list[PlannedTask]) -> list[PlannedTask]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +64,7 @@ async def require_reader(request: Request) -> None:
 def _backend_endpoint(conn_id: str) -> dict[str, Any]:
     """Whether the backend's connection resolves and its URL without credentials. Never the token
     (the connection's password) nor user info embedded in a URL."""
-    from chronon_airflow.plugin.links import safe_http_url
+    from chronon_airflow.links.model_backend import safe_http_url
 
     try:
         from airflow.models.connection import Connection
@@ -75,33 +77,45 @@ def _backend_endpoint(conn_id: str) -> dict[str, Any]:
         return {"configured": False, "url": "", "problem": type(e).__name__}
 
 
-# repo root -> (parse-cache key, repo, plan): the page is served from the API server on every
-# request; loading and planning thousands of configs again is only needed when an input changed.
-_LOADED: dict[str, tuple[str, Any, Any]] = {}
+class PlanCache:
+    """The loaded repo and plan of each repo root, kept by one app (:func:`create_app`), not by the
+    module: the page is served on every request, and loading and planning thousands of configs again
+    is only needed when an input changed. An entry is reused while the parse-cache key of the repo
+    (every compiled file's size and mtime, the deployment, the code) is the same; the lock makes
+    concurrent requests after a change load the repo once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, Any, Any]] = {}
+
+    def repo_and_plan(self, root: str) -> tuple[Any, Any]:
+        from chronon_airflow.deployment import resolve_deployment
+        from chronon_airflow.render.cache import snapshot
+
+        deployment = resolve_deployment()
+        key = snapshot(Path(root), deployment).key  # changes with any compiled file, setting or code change
+        with self._lock:
+            hit = self._entries.get(root)
+            if hit is not None and hit[0] == key:
+                return hit[1], hit[2]
+            repo, plan = _load(root, deployment)
+            self._entries[root] = (key, repo, plan)
+            return repo, plan
 
 
-def _repo_and_plan(root: str) -> tuple[Any, Any]:
-    from pathlib import Path
-
-    from chronon_airflow.deployment import resolve_deployment
+def _load(root: str, deployment: Any = None) -> tuple[Any, Any]:
     from chronon_airflow.plan.load import load_plan
-    from chronon_airflow.render.cache import snapshot
 
-    deployment = resolve_deployment()
-    key = snapshot(Path(root), deployment).key  # changes with any compiled file, setting or code change
-    hit = _LOADED.get(root)
-    if hit is not None and hit[0] == key:
-        return hit[1], hit[2]
-    repo, plan = load_plan(root, deployment)
-    _LOADED[root] = (key, repo, plan)
-    return repo, plan
+    return load_plan(root, deployment)
 
 
-def build_summary(repo_path: str | None = None, resolve_connections: bool = True) -> dict[str, Any]:
-    """Everything the page shows, as plain JSON-able data (the ``/api/summary`` body)."""
+def build_summary(repo_path: str | None = None, resolve_connections: bool = True,
+                  cache: PlanCache | None = None) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-able data (the ``/api/summary`` body). ``cache``:
+    the app's :class:`PlanCache`; without one the repo is loaded afresh."""
     root = str(repo_path or settings.repo_path())
     try:
-        repo, plan = _repo_and_plan(root)
+        repo, plan = cache.repo_and_plan(root) if cache is not None else _load(root)
     except Exception as e:  # an unreadable repo is one error on the page, not a 500
         log.exception("cannot load Chronon repo %s", root)
         return {"repo": root, "joins": [], "models": [], "backends": [], "tables": [], "dags": [],
@@ -242,17 +256,19 @@ code{{font-size:.9em}}
 
 
 def create_app() -> FastAPI:
+    """The page's app. Its state (the :class:`PlanCache`) lives on the app: two apps share nothing."""
     app = FastAPI(title="Chronon", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(require_reader)])
+    app.state.plan_cache = cache = PlanCache()
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request) -> HTMLResponse:
-        summary = build_summary()
+        summary = build_summary(cache=cache)
         return HTMLResponse(render_html(summary, airflow_base(request)), headers=SECURITY_HEADERS)
 
     @app.get("/api/summary")
     def api_summary(request: Request) -> JSONResponse:
-        summary = build_summary()
+        summary = build_summary(cache=cache)
         base = airflow_base(request)
         for d in summary["dags"]:
             d["url"] = dag_href(base, d["dag_id"])
@@ -261,4 +277,6 @@ def create_app() -> FastAPI:
     return app
 
 
+# The app the plugin mounts (plugins/chronon_plugin.py). Building it registers nothing anywhere and
+# starts no work: the plan is loaded on the first request, into this app's own PlanCache.
 app = create_app()

@@ -5,13 +5,19 @@ import gc
 from pathlib import Path
 
 
-def build_dags(repo_path: str | Path | None = None) -> dict:
-    """Every chronon-airflow DAG for the configured repo, keyed by dag_id.
+def build_dags(repo_path: str | Path | None = None, shard: int | None = None, shards: int | None = None) -> dict:
+    """The chronon-airflow DAGs of the configured repo, keyed by dag_id: all of them, or with
+    ``shard=i, shards=N`` those of DAG file shard ``i`` of ``N`` (:mod:`chronon_airflow.render.shards`:
+    the teams ``t`` with ``crc32(t) % N == i``).
 
     When Airflow parses the file to run one task (``get_parsing_context().dag_id`` is set), only
-    that DAG is built: starting a task must not cost a parse of thousands of DAGs. The loaded repo
-    and plan come from :mod:`chronon_airflow.render.cache` while no input changed.
+    that DAG is built: starting a task must not cost a parse of thousands of DAGs. Loading,
+    planning and rendering are cached per file and per DAG (:mod:`chronon_airflow.render.cache`).
     """
+    if shard is None:
+        shard, shards = 0, 1
+    if shards is None or not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} of {shards}: need 0 <= shard < shards")
     # Everything built here lives as long as the parse. In a process that already holds Airflow's
     # few hundred thousand objects, each generational GC pass triggered by these allocations (the
     # operator modules' class creation, unpickling or constructing 20,000 operators) walks them
@@ -19,74 +25,54 @@ def build_dags(repo_path: str | Path | None = None) -> dict:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_dags(repo_path)
+        return _build_dags(repo_path, shard, shards)
     finally:
         if enabled:
             gc.enable()
 
 
-def _build_dags(repo_path: str | Path | None) -> dict:
+def _build_dags(repo_path: str | Path | None, shard: int, shards: int) -> dict:
     from airflow.sdk import get_parsing_context
 
     from chronon_airflow import deployment as dep
     from chronon_airflow import settings
     from chronon_airflow.plan.load import repo_root
-    from chronon_airflow.render import cache
+    from chronon_airflow.render.cache import ShardCache
 
     root = repo_root(repo_path)
+    cache = ShardCache(root, shard, shards)
     only = get_parsing_context().dag_id
+    # The deployment is the [chronon] settings alone: the Spark connection only changes the argv
+    # a plan *shows* (``chronon-airflow plan``); the operators never read it (the Spark hook
+    # resolves it when a task runs). Looking it up at every parse would cost a secrets-backend
+    # round trip (4 s in a dag-processor's parser when the connection is missing).
+    deployment = dep.from_settings(settings.snapshot(), None)
     if only is not None:
-        # A task start: the operators never read the Spark connection (the hook resolves it when
-        # the task runs), so the deployment is the settings alone, without a connection lookup.
-        entry = cache.load_one_by_inputs(root, only)
+        entry = cache.task_entry(only)
         if entry is not None:
-            return _render_one(entry, only, dep.from_settings(settings.snapshot(), None))
-    deployment = dep.resolve_deployment()
-    snap = cache.snapshot(root, deployment)
-    if only is None:
-        dags = cache.load_dags(snap.key)
+            planned, root_s = entry
+            return _render([planned], root_s, deployment)
+        render_fp = None
+    else:
+        render_fp = cache.render_fingerprint(deployment) if cache.enabled else None
+        dags = cache.load_dags(render_fp)
         if dags is not None:
-            cache.point_to(snap)
             return dags
-    else:
-        entry = cache.load_one(snap, only)
-        if entry is not None:
-            return _render_one(entry, only, deployment)
-    hit = cache.load_full(snap)
-    if hit is not None:
-        root_s, plan = hit
-    else:
-        from chronon_airflow.plan.load import load_plan
+    from chronon_airflow.render.shards import plan_shard
 
-        repo, plan = load_plan(root, deployment)
-        root_s = repo.root
-        cache.store(snap, repo, plan)
-    from chronon_airflow.render.dags import render
-
-    dags = render(plan, root_s, deployment, only_dag_id=only)
-    if only is None:
-        cache.store_dags(snap.key, dags)
-    return dags
+    parsed = cache.parsed()
+    plan = plan_shard(cache.root, cache.shard, cache.shards, deployment, cache.own(), cache.stamp, parsed)
+    hashes = cache.hashes(plan) if cache.enabled else {}
+    cache.store_plan(plan, hashes, parsed)
+    if only is not None:
+        return _render([d for d in plan.dags if d.dag_id == only], plan.root, deployment)
+    return cache.render(plan, hashes, render_fp, lambda todo: _render(todo, plan.root, deployment))
 
 
-def _render_one(entry: tuple, dag_id: str, deployment) -> dict:
-    """A task start's DAG from its cached plan entry: the plan carries everything render() reads."""
+def _render(planned: list, root: str, deployment) -> dict:
     from chronon_airflow.plan.model import Plan
     from chronon_airflow.render.dags import render
 
-    planned, root, _inputs = entry
-    return render(Plan(dags=(planned,), errors=()), root, deployment, only_dag_id=dag_id)
-
-
-def planned_dag(dag_id: str, repo_path: str | Path | None = None):
-    """One generated DAG's plan entry (``None`` if the repo has no such DAG), read from the parse
-    cache the dag-processor keeps; only without a usable entry are the repo loaded and planned."""
-    from chronon_airflow.plan.load import load_plan, repo_root
-    from chronon_airflow.render import cache
-
-    root = repo_root(repo_path)
-    entry = cache.load_one_by_inputs(root, dag_id)
-    if entry is not None:
-        return entry[0]
-    _repo, plan = load_plan(root)
-    return next((d for d in plan.dags if d.dag_id == dag_id), None)
+    if not planned:
+        return {}
+    return render(Plan(dags=tuple(planned), errors=()), root, deployment)

@@ -4,6 +4,7 @@ derives nothing from the compiled configs themselves."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from typing import Any, Callable
 
@@ -19,11 +20,12 @@ from chronon_airflow.plan import model as pm
 from chronon_airflow.plan.model import Plan, PlannedDag, PlannedTask
 from chronon_airflow.plan.planner import CONFIG_ERRORS_DAG_ID
 from chronon_airflow.render.assets import table_asset
+from chronon_airflow.render.runtime import runtime
 
 __all__ = ["CONFIG_ERRORS_DAG_ID", "render"]
 
 # Our own template (never a config string): the run's partition range, see chronon_airflow.partitions.
-_RANGE = "chronon_range(params, data_interval_start, logical_date, triggering_asset_events)"
+_RANGE = "chronon_range(params, data_interval_start, logical_date, triggering_asset_events, dag_run)"
 START_DS = "{{ " + _RANGE + "[0] }}"
 END_DS = "{{ " + _RANGE + "[1] }}"
 DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -33,9 +35,12 @@ def range_params() -> dict[str, Param]:
     """The trigger form's range fields: new objects for every DAG, so no two DAGs share state."""
     return {
         "start_ds": Param(None, type=["null", "string"], format="date", title="Start partition (ds)",
-                          description="First ds to compute, inclusive. Leave empty on scheduled runs."),
+                          description="Manual runs: the first ds to compute, inclusive. Leave empty in an "
+                                      "Airflow backfill: each backfill run computes its own interval, and a "
+                                      "range given to a backfill is refused."),
         "end_ds": Param(None, type=["null", "string"], format="date", title="End partition (ds)",
-                        description="Last ds to compute, inclusive. Defaults to start_ds."),
+                        description="Manual runs: the last ds to compute, inclusive (defaults to start_ds; at "
+                                    "most [chronon] max_range_days partitions)."),
     }
 
 
@@ -45,16 +50,29 @@ def _start_date(value: str | None) -> dt.datetime:
     return pendulum.datetime(*map(int, value.split("-")), tz="UTC")
 
 
-def _schedule(planned: PlannedDag) -> Any:
+def _schedule(planned: PlannedDag, timetables: dict[str, Any] | None = None) -> Any:
     s = planned.schedule
     if s is None:
         return None
     if s.startswith("asset:"):
         return [table_asset(s[len("asset:"):])]
     # Data intervals: the run for [D, D+1) computes ds = D, as Chronon's daily partitions expect.
-    # The Task SDK's timetable (presets such as @daily resolved by it): the scheduler-side class in
-    # airflow.timetables imports a third of the API server's models, ~16 ms of a task start.
-    return CronDataIntervalTimetable(s, timezone="UTC")
+    # A task start gets the Task SDK's timetable (presets such as @daily resolved by it): the
+    # scheduler-side class in airflow.timetables imports a third of the API server's models, ~16 ms
+    # of a task start. A full parse gets the scheduler-side class, one shared instance per
+    # expression: the dag-processor converts an SDK timetable to it for every DAG it serializes
+    # (describing the cron expression, loading gettext catalogs: ~0.5 ms a DAG, 10 % of it).
+    from airflow.sdk import get_parsing_context
+
+    if timetables is None or get_parsing_context().dag_id is not None:
+        return CronDataIntervalTimetable(s, timezone="UTC")
+    timetable = timetables.get(s)
+    if timetable is None:
+        from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
+
+        timetable = timetables[s] = CoreCronDataIntervalTimetable(s, timezone="UTC")
+        timetable.expression = timetable._expression  # as the SDK class has it (presets resolved)
+    return timetable
 
 
 def _md(text: Any) -> str:
@@ -92,6 +110,10 @@ class _Renderer:
         self.plan = plan
         self.root = root
         self.deployment = deployment
+        # Scheduler-side timetables are immutable values: one per cron expression (see _schedule).
+        self.timetables: dict[str, Any] = {}
+        # Retries, timeouts, the Spark pool, the landing deadline ([chronon] settings).
+        self.runtime = runtime(deployment.settings)
         # DAG() reads these from Airflow's config for every DAG; read once, they mean the same.
         from airflow.configuration import conf
 
@@ -115,8 +137,8 @@ class _Renderer:
             pm.GroupByStreaming: self.streaming,
             pm.RegisterModel: self.register_model,
             pm.RegisterModelTransform: self.register_model_transform,
-            pm.SubmitBatchInference: self.submit_batch_inference,
             pm.WaitForBatchInference: self.wait_for_batch_inference,
+            pm.CheckRange: self.check_range,
             pm.RegisterTeamModelTransforms: self.register_team,
             pm.ReportConfigErrors: self.config_error,
         }
@@ -124,18 +146,23 @@ class _Renderer:
     # -- DAGs --------------------------------------------------------------------------------
 
     def dag(self, planned: PlannedDag) -> DAG:
-        default_args: dict[str, Any] = {"owner": planned.team, "retries": 1, "retry_delay": dt.timedelta(minutes=5)}
+        rt = self.runtime
+        default_args: dict[str, Any] = {"owner": planned.team, "retries": rt.retries, "retry_delay": rt.retry_delay}
         if planned.queue:
             default_args["queue"] = planned.queue
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"dagrun_timeout": rt.dagrun_timeout}
         if planned.kind == pm.JOIN_BACKFILL:
             kwargs["max_active_runs"] = 4
-        elif planned.kind != pm.CONFIG_ERRORS:
+            kwargs["deadline"] = self.deadline(planned)
+        else:
             kwargs["max_active_runs"] = 1
+        if planned.kind == pm.CONFIG_ERRORS:
+            # Active from its creation: broken files fail its runs (visibly) and e-mail their teams.
+            kwargs["is_paused_upon_creation"] = False
         with DAG(
             dag_id=planned.dag_id,
             **self.dag_defaults,
-            schedule=_schedule(planned),
+            schedule=_schedule(planned, self.timetables),
             start_date=_start_date(planned.start_date),
             catchup=False,
             tags=sorted(set(planned.tags)),
@@ -156,16 +183,41 @@ class _Renderer:
             object.__setattr__(dag, "params", ParamsDict(range_params()))
         for t in planned.tasks:
             for up in t.upstream:
-                ops[up] >> ops[t.task_id]
+                # What ``ops[up] >> op`` ends with, without its checks (both tasks are in this DAG)
+                # and the DAG hash it computes per edge: ~10 % of rendering 20,000 tasks.
+                ops[up].downstream_task_ids.add(t.task_id)
+                ops[t.task_id].upstream_task_ids.add(up)
             # A fresh notifier per task: notifiers keep per-send state.
             ops[t.task_id].on_failure_callback = [self.notifier(planned, t)]
+            # Bounded per task kind ([chronon] execution_timeouts); Spark steps share the Spark pool.
+            ops[t.task_id].execution_timeout = rt.execution_timeout(t.kind)
+            if pool := rt.pool(t.kind):
+                ops[t.task_id].pool = pool
+            # Its tables, reported to OpenLineage (chronon_airflow.lineage); a task that skips touches none.
+            if (t.reads or t.writes) and not t.skip_reason:
+                ops[t.task_id].chronon_inputs, ops[t.task_id].chronon_outputs = t.reads, t.writes
         return dag
 
     def notifier(self, planned: PlannedDag, t: PlannedTask) -> ChrononFailureNotifier:
         recipients = t.spec.recipients if isinstance(t.spec, pm.ReportConfigErrors) else planned.owners
+        source = t.spec.path if isinstance(t.spec, pm.ReportConfigErrors) else planned.source
         return ChrononFailureNotifier(recipients=recipients, conf_name=planned.conf_name,
                                       smtp_conn_id=self.deployment.smtp_conn_id or None,
-                                      from_email=self.deployment.email_from or None)
+                                      from_email=self.deployment.email_from or None, task_kind=t.kind, source=source)
+
+    def deadline(self, planned: PlannedDag) -> Any:
+        """The landing Deadline alert of a scheduled join DAG (None: unscheduled, or alert off)."""
+        interval = self.runtime.deadline_interval(planned.schedule)
+        if interval is None or not planned.owners:
+            return None
+        from chronon_airflow.notifications.deadline import landing_deadline_alert
+
+        landed = [t for t in planned.tasks if t.kind in (pm.JOIN, pm.WAIT_FOR_BATCH_INFERENCE) and t.writes]
+        table = landed[0].writes[0] if landed else (planned.writes[0] if planned.writes else "")
+        return landing_deadline_alert(
+            interval=interval, recipients=list(planned.owners), conf_name=planned.conf_name or planned.dag_id,
+            output_table=table, hours=self.runtime.landing_deadline.total_seconds() / 3600,
+            smtp_conn_id=self.deployment.smtp_conn_id, from_email=self.deployment.email_from)
 
     def config_errors_doc(self, planned: PlannedDag) -> str:
         errors = [e for t in planned.tasks for e in t.spec.errors]
@@ -197,7 +249,9 @@ class _Renderer:
     def spark(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
 
-        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, start_ds=START_DS, end_ds=END_DS,
+        # A DAG without a range (the team's metadata upload) has a job without dates: nothing to template.
+        start, end = (START_DS, END_DS) if planned.takes_range else (None, None)
+        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, start_ds=start, end_ds=end,
                                           conn_id=self.deployment.spark_conn_id,
                                           outlets=[table_asset(table) for table in t.spec.updates])
 
@@ -216,21 +270,20 @@ class _Renderer:
 
         return RegisterModelTransformOperator(task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend)
 
-    def submit_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
-        from chronon_airflow.operators.model_backend import SubmitModelBatchJobOperator
-
-        return SubmitModelBatchJobOperator(task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend,
-                                           start_ds=START_DS, end_ds=END_DS)
-
     def wait_for_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
-        from chronon_airflow.sensors.model_batch_job import ModelBatchJobSensor
+        # Submit and wait in one deferrable task: its retry submits again (see the operator).
+        from chronon_airflow.operators.model_backend import ModelBatchInferenceOperator
 
-        submit = next(u for u in t.upstream)
-        return ModelBatchJobSensor(
+        return ModelBatchInferenceOperator(
             task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend,
-            job_id="{{ ti.xcom_pull(task_ids='" + submit + "') }}",
             start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(t.spec.output_table)],
-            poke_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
+            poll_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
+
+    def check_range(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
+        from chronon_airflow.operators.range_check import ChrononRangeCheckOperator
+
+        # No retry: a range that is wrong now is wrong on the next try.
+        return ChrononRangeCheckOperator(task_id=t.task_id, **self.common(t), retries=0)
 
     def register_team(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         # Imported per kind (as the Spark operators are): it brings the config loader, which a
@@ -248,15 +301,23 @@ class _Renderer:
 
 
 class SkipTask:
-    """``pre_execute`` of a task that cannot run in this deployment: it skips, saying why."""
+    """``pre_execute`` of a task that cannot run in this deployment: it skips, saying why.
+
+    Calling it calls ``__call__``, a slot holding ``partial(_skip, reason)``. The dag-processor
+    serializes a ``pre_execute`` hook as the source of its ``__call__`` (``inspect.getsource``, ~0.3 ms
+    per task: 9 % of serializing the bench's DAGs); a ``partial`` has none, so that costs nothing."""
+
+    __slots__ = ("reason", "__call__")
 
     def __init__(self, reason: str):
         self.reason = reason
+        self.__call__ = functools.partial(_skip, reason)
 
-    def __call__(self, context: Any) -> None:
-        from airflow.sdk.exceptions import AirflowSkipException
 
-        raise AirflowSkipException(self.reason)
+def _skip(reason: str, context: Any) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    raise AirflowSkipException(reason)
 
 
 def render(plan: Plan, root: str, deployment: Deployment, only_dag_id: str | None = None) -> dict[str, DAG]:

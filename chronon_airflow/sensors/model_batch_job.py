@@ -17,15 +17,17 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from chronon_airflow.backend import join_models
 from chronon_airflow.backend.interface import SUCCEEDED, BackendError, JobStatus
 from chronon_airflow.hooks.model_backend import ModelBackendHook
-from chronon_airflow.plugin.links import ModelBackendJobLink
+from chronon_airflow.lineage import ChrononLineageMixin
+from chronon_airflow.links.model_backend import ModelBackendJobLink
 from chronon_airflow.triggers import model_batch_job as trig
 
 
-class ModelBatchJobSensor(BaseSensorOperator):
+class ModelBatchJobSensor(ChrononLineageMixin, BaseSensorOperator):
     """Wait for ``job_id`` (usually ``submit.output``) covering ``[start_ds, end_ds]``.
 
-    The backend comes from ``backend``, else from ``join`` (its models' backend), else
-    ``model_backend_conn_id`` names the connection directly. Fails with the backend's message on
+    The backend comes from ``backend``, else from ``join`` (its transform backend:
+    ``customJson.model_transform_backend``, else its first model's), else ``model_backend_conn_id``
+    names the connection directly. Fails with the backend's message on
     FAILED/CANCELLED; gives up after ``max_consecutive_errors`` transient poll errors in a row.
     """
 
@@ -37,8 +39,8 @@ class ModelBatchJobSensor(BaseSensorOperator):
                  backend: str | None = None, model_backend_conn_id: str | None = None, deferrable: bool = True,
                  max_consecutive_errors: int = 5, poke_interval: float = 30.0, **kwargs: Any):
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if join is not None:
-            backend = join_models.resolve_join_backend(join, backend)
+        if join is not None:  # the plan passes its backend; a bare join gets the same rule
+            backend = join_models.transform_backend(join, backend)
         if not backend and not model_backend_conn_id:
             raise ValueError("ModelBatchJobSensor needs join=, backend= or model_backend_conn_id=")
         self.job_id = job_id

@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from chronon_airflow import warehouse
 from chronon_airflow.catalogs import catalog_name, get_catalog, missing_partitions
+from chronon_airflow.lineage import ChrononLineageMixin
 from chronon_airflow.partitions import PartitionRangeError, check_range, ds_add, ds_range, parse_ds
 from chronon_airflow.triggers import partition as trig
 
@@ -53,7 +54,7 @@ def wanted_partitions(start_ds: str, end_ds: str, lag_days: int = 0, window_star
     return wanted, "; ".join(notes)
 
 
-class ChrononPartitionSensor(BaseSensorOperator):
+class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
     """Wait for ``table``'s partitions ``<partition_column>=<ds - lag_days>[/<k>=<v>...]`` for every
     ds of ``start_ds..end_ds`` inside ``[window_start, window_end]``.
 

@@ -89,7 +89,7 @@ def test_valid_hostile_config_still_generates_its_dags(corpus, case):
     for dag_id in case.dag_ids:
         assert dag_id in corpus.bag.dags
         dag = corpus.bag.dags[dag_id]
-        assert {t.task_id for t in dag.tasks} >= {"raw_join", "submit_batch_inference", "wait_for_batch_inference"}
+        assert {t.task_id for t in dag.tasks} >= {"check_range", "raw_join", "wait_for_batch_inference"}
     paths = {e["path"] for e in corpus.summary["errors"]}
     assert not any(p in paths for p in case.files)
 

@@ -19,7 +19,7 @@ from chronon_airflow.render.dags import END_DS, START_DS
 
 from .corpus import JINJA, JINJA_RENDERED, PWNED_FILES, SECRETS
 
-OWN_TEMPLATES = {START_DS, END_DS, "{{ ti.xcom_pull(task_ids='submit_batch_inference') }}", None}
+OWN_TEMPLATES = {START_DS, END_DS, None}
 SHELL_OR_JINJA = ("$(", "`", ";", "|", "&", "{{", "{%", "\n", "<", ">")
 
 
@@ -35,7 +35,7 @@ def test_templated_fields_of_every_generated_task_are_only_dates_and_job_ids(cor
                 assert getattr(task, name) in OWN_TEMPLATES, (dag.dag_id, task.task_id, name, getattr(task, name))
     # Every operator kind the renderer uses was looked at, including the config-error task.
     assert {"ChrononPartitionSensor", "ChrononSparkSubmitOperator", "RegisterModelOperator",
-            "RegisterModelTransformOperator", "SubmitModelBatchJobOperator", "ModelBatchJobSensor",
+            "RegisterModelTransformOperator", "ModelBatchInferenceOperator", "ChrononRangeCheckOperator",
             "RegisterTeamModelTransformsOperator", "ConfigErrorOperator"} <= seen
 
 
@@ -68,13 +68,13 @@ def test_config_strings_reach_the_backend_verbatim_not_rendered(corpus):
     leaves them alone (join is not a template field)."""
     dag = corpus.bag.dags["chronon.join_backfill.search.hardening_jinja_params.v1"]
     context = {"params": {"start_ds": "2024-01-01", "end_ds": "2024-01-03"}, "data_interval_start": None,
-               "logical_date": None, "triggering_asset_events": {}}
-    for task_id in ("register_model.query_encoder", "register_model_transform", "submit_batch_inference"):
+               "logical_date": None, "triggering_asset_events": {}, "dag_run": None}
+    for task_id in ("register_model.query_encoder", "register_model_transform", "wait_for_batch_inference"):
         task = dag.get_task(task_id)
         task.render_template_fields(context, jinja_env=dag.get_template_env())
         held = json.dumps(getattr(task, "join", None) or getattr(task, "model"))
         assert JINJA in held and JINJA_RENDERED not in held
-    submit = dag.get_task("submit_batch_inference")
+    submit = dag.get_task("wait_for_batch_inference")
     assert (submit.start_ds, submit.end_ds) == ("2024-01-01", "2024-01-03")  # the rendering did happen
 
 
@@ -92,8 +92,7 @@ import json
 from airflow.sdk import DAG
 
 from chronon_airflow.operators.model_backend import (
-    RegisterModelOperator, RegisterModelTransformOperator, SubmitModelBatchJobOperator)
-from chronon_airflow.sensors.model_batch_job import ModelBatchJobSensor
+    ModelBatchInferenceOperator, RegisterModelOperator, RegisterModelTransformOperator)
 
 join = json.loads(open({path!r}).read())
 join["metaData"]["name"] = "search.hardening_secrets.v1"
@@ -104,16 +103,15 @@ model = join["modelTransforms"]["transforms"][0]["model"]
 with DAG("hardening_secrets", schedule=None, start_date=dt.datetime(2024, 1, 1), catchup=False) as dag:
     register = RegisterModelOperator(task_id="register_model", model=model)
     transform = RegisterModelTransformOperator(task_id="register_transform", join=join)
-    submit = SubmitModelBatchJobOperator(task_id="submit", join=join, start_ds="{{{{ ds }}}}", end_ds="{{{{ ds }}}}")
-    wait = ModelBatchJobSensor(task_id="wait", join=join, job_id=submit.output, start_ds="{{{{ ds }}}}",
-                               end_ds="{{{{ ds }}}}", poke_interval=0.2, timeout=60)
-    register >> transform >> submit >> wait
+    run = ModelBatchInferenceOperator(task_id="batch_inference", join=join, start_ds="{{{{ ds }}}}",
+                                      end_ds="{{{{ ds }}}}", poll_interval=0.2, timeout=60)
+    register >> transform >> run
 """
 CONN_PASSWORD = "conn-HARDENING-PASSWORD-3030"
 
 
 def test_secrets_never_in_logs_xcom_rendered_templates_or_page(tmp_path, airflow_db, monkeypatch, capfd):
-    """A dag.test() run of register -> transform -> submit -> wait with secret-looking params and a
+    """A dag.test() run of register -> transform -> batch inference with secret-looking params and a
     connection password; the logs, XCom, rendered-template rows and the page must not hold them."""
     import importlib.util
 
@@ -141,7 +139,7 @@ def test_secrets_never_in_logs_xcom_rendered_templates_or_page(tmp_path, airflow
         b.admin("POST", "/admin/faults", json={"job_delay_ms": 1000})  # the wait defers to the trigger
         run = module.dag.test(logical_date=dt.datetime(2024, 8, 2, tzinfo=dt.timezone.utc))
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-        assert states == dict.fromkeys(["register_model", "register_transform", "submit", "wait"], "success"), states
+        assert states == dict.fromkeys(["register_model", "register_transform", "batch_inference"], "success"), states
 
         # The backend got the params verbatim (secrets and unrendered Jinja): its stored model matches.
         from chronon_reference_backend.store import Store

@@ -40,16 +40,34 @@ def test_generator_is_deterministic_and_loads_clean(tmp_path):
     assert isinstance(raw["metaData"]["customJson"], str) and raw["metaData"]["online"] in (0, 1)
 
 
-def test_harness_runs_p1_p2_p4_at_tiny_scale(tmp_path):
-    scale = Scale(**TINY, registrations=12, latency_ms=20, concurrency=4, repeats=1, timeout=120)
-    report = run(scale, work=tmp_path, parts="124", log=lambda *_: None)
-    by = {r["name"][:2]: r for r in report["results"]}
-    p1, p2, p4 = by["P1"], by["P2"], by["P4"]
+def test_harness_runs_every_figure_at_tiny_scale(tmp_path):
+    """Parse figures (cold, warm, edit, parse + serialize, largest shard) over two shard files, the
+    task start, the real dag-processor end to end, and P4."""
+    scale = Scale(**TINY, scales=(12,), shards=2, registrations=12, latency_ms=20, concurrency=4, repeats=1,
+                  timeout=300, e2e_timeout=300)
+    report = run(scale, work=tmp_path, parts="124e", log=lambda *_: None)
+    by = {r["name"].split(" (")[0]: r for r in report["results"]}
+    assert set(by) == {"P1 warm re-parse", "P5 cold parse", "P6 edit re-parse", "P7 warm parse + serialize",
+                       "P7b serialize per task", "P8 largest shard, cold parse + serialize",
+                       "P2 task-start parse of 1 DAG", "P9 dag-processor first start", "P9b dag-processor restart",
+                       "P9c dag-processor first start vs scheduled baseline", "P4 metadata-upload registration"}
+    p1 = by["P1 warm re-parse"]
     assert p1["measured"]["dags"] == p1["baseline"]["dags"] == generator.expected_dag_count(**TINY)
-    assert p1["measured"]["tasks"] == p1["baseline"]["tasks"] > 0
-    for value in (p1["ratio"], p1["measured"]["parse_s"], p1["measured"]["peak_rss_mb"], p2["ratio"]):
-        assert math.isfinite(value) and value > 0
-    assert p2["measured"]["dags"] == 1
+    assert p1["measured"]["tasks"] == p1["baseline"]["tasks"] > 0 and p1["measured"]["files"] == 2
+    for name in ("P1 warm re-parse", "P5 cold parse", "P6 edit re-parse", "P7 warm parse + serialize",
+                 "P7b serialize per task", "P2 task-start parse of 1 DAG"):
+        assert math.isfinite(by[name]["ratio"]) and by[name]["ratio"] > 0, name
+    assert by["P2 task-start parse of 1 DAG"]["measured"]["dags"] == 1
+    for name in ("P9 dag-processor first start", "P9b dag-processor restart",
+                 "P9c dag-processor first start vs scheduled baseline"):
+        e2e = by[name]
+        assert e2e["measured"]["seconds"] and e2e["baseline"]["seconds"], e2e
+        assert e2e["measured"]["dags"] == e2e["baseline"]["dags"] == generator.expected_dag_count(**TINY)
+        assert e2e["measured"]["peak_rss_mb"] > 0 and e2e["measured"]["import_errors"] == 0
+    p4 = by["P4 metadata-upload registration"]
     assert p4["measured"]["registered"] == p4["measured"]["joins"] == 12
     assert p4["measured"]["failed"] == 0
     assert report["machine"]["cores"] >= 1
+    from chronon_bench.harness import table
+
+    assert "P9 dag-processor first start" in table(report)

@@ -39,7 +39,9 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 def _interpolate(value):
     """Compose's ``${NAME:-default}`` with nothing set in the environment, and ``$$`` -> ``$``."""
     if isinstance(value, str):
-        return _VAR.sub(lambda m: m.group(2) or "", value).replace("$$", "$")
+        # "$$" is an escaped "$" (a shell variable for the container), never the start of "${...}".
+        parts = value.split("$$")
+        return "$".join(_VAR.sub(lambda m: m.group(2) or "", part) for part in parts)
     if isinstance(value, dict):
         return {k: _interpolate(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -68,13 +70,24 @@ def _conn(env: dict[str, str], conn_id: str) -> dict:
     return json.loads(env["AIRFLOW_CONN_" + conn_id.upper()])
 
 
-def _container_ports(service: dict) -> dict[int, int]:
-    """container port -> host port of the published ports."""
+def _published(service: dict) -> dict[int, tuple[str, int]]:
+    """container port -> (host address, host port) of the published ports ("" = every interface)."""
     out = {}
     for p in service.get("ports") or []:
-        host, _, container = str(p).rpartition(":")
-        out[int(container)] = int(host) if host else int(container)
+        parts = str(p).split(":")
+        container = int(parts[-1])
+        host_port = int(parts[-2]) if len(parts) >= 2 else container
+        out[container] = (parts[-3] if len(parts) == 3 else "", host_port)
     return out
+
+
+def _container_ports(service: dict) -> dict[int, int]:
+    """container port -> host port of the published ports."""
+    return {c: host_port for c, (_, host_port) in _published(service).items()}
+
+
+def _exposed(service: dict) -> set[int]:
+    return {int(p) for p in service.get("expose") or []}
 
 
 def _mount(service: dict, target: str) -> str | None:
@@ -179,9 +192,8 @@ def test_connections_point_at_the_services(services):
         conn = Connection(conn_id=conn_id, **{k: (json.dumps(v) if k == "extra" else v) for k, v in spec.items()})
         assert client_kwargs(conn)["base_url"] == f"http://chronon-backend:{args.port}"
         assert spec.get("password") is None  # no secret in a committed file
-        # Its job link targets the port published on the host, the browser's side.
-        job_url = spec["extra"]["job_url_template"]
-        assert job_url.startswith(f"http://localhost:{_container_ports(backend)[args.port]}/")
+        # The backend is not published (no authentication): no job link pretends to reach it from the host.
+        assert "job_url_template" not in (spec.get("extra") or {})
         # Spark: the id the package reads, the standalone master of the spark-master service.
         spark = _conn(env, settings.DEFAULTS["spark_conn_id"])
         assert SparkConnection.from_airflow(spark["conn_type"], spark["host"], spark.get("port"),
@@ -212,7 +224,7 @@ def test_backend_service_shares_the_warehouse(services):
     backend = services["chronon-backend"]
     args = _backend_serve_args(backend)
     assert args.host == "0.0.0.0"  # inside its container, reachable from the other services
-    assert args.port in _container_ports(backend)
+    assert args.port in _exposed(backend) and not _container_ports(backend)
     assert f"localhost:{args.port}/healthz" in " ".join(backend["healthcheck"]["test"])
     warehouse = _env(services["airflow-worker"])["AIRFLOW__CHRONON__WAREHOUSE"]
     assert args.warehouse == warehouse
@@ -245,7 +257,7 @@ def test_spark_cluster(services):
     master = _spark_args(services["spark-master"])
     assert master.main_class == "org.apache.spark.deploy.master.Master"
     assert master.host == services["spark-master"]["hostname"] == "spark-master"
-    assert int(master.webui_port) in _container_ports(services["spark-master"])
+    assert int(master.webui_port) in _exposed(services["spark-master"])
     assert int(master.webui_port) != 8080
     assert f"localhost:{master.webui_port}/" in " ".join(services["spark-master"]["healthcheck"]["test"])
     assert "spark.master.rest.enabled=false" in _env(services["spark-master"])["SPARK_MASTER_OPTS"]
@@ -370,3 +382,20 @@ def test_dockerfile():
     assert ignore[0] == "*"  # the build context holds only what is re-included below
     assert {"!pyproject.toml", "!README.md", "!chronon_airflow/", "!chronon_local_engine/",
             "!chronon_reference_backend/"} <= set(ignore)
+
+
+def test_only_the_airflow_ui_and_mailpits_ui_are_published_and_on_loopback(services):
+    """The reference backend (unauthenticated, with an admin API), mailpit's SMTP, the Spark master,
+    Redis and PostgreSQL stay inside the compose network; the two UIs listen on the host's loopback."""
+    published = {name: _published(s) for name, s in services.items() if _published(s)}
+    api_port = int(_env(services["airflow-apiserver"])["AIRFLOW__API__PORT"])
+    assert published == {"airflow-apiserver": {api_port: ("127.0.0.1", api_port)},
+                         "mailpit": {8025: ("127.0.0.1", 8025)}}
+
+
+def test_init_creates_the_chronon_spark_pool(services):
+    env = _env(services["airflow-init"])
+    name, slots = env["AIRFLOW__CHRONON__SPARK_POOL"], env["AIRFLOW__CHRONON__SPARK_POOL_SLOTS"]
+    assert name == settings.DEFAULTS["spark_pool"] and int(slots) > 0
+    script = services["airflow-init"]["command"][-1]
+    assert 'airflow pools set "${AIRFLOW__CHRONON__SPARK_POOL}" "${AIRFLOW__CHRONON__SPARK_POOL_SLOTS}"' in script

@@ -1,4 +1,5 @@
-"""The "chronon" Airflow plugin: macros, the sensor's backend job link, the Chronon page.
+"""The "chronon" Airflow plugin: macros, the job link's registration, the Chronon page (the link
+itself, a provider part, is tested in tests/unit/test_links.py).
 
 Registration and the real API-server mount are checked in subprocesses (Airflow reads its plugins
 folder and auth settings once per process); the page's content through the sub-app directly.
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from chronon_airflow.plugin import links, macros, page
+from chronon_airflow.plugin import macros, page
 
 from tests.support.paths import PLUGINS, PROJECT_ROOT
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -75,6 +76,39 @@ def test_airflow_lists_the_plugin_from_the_plugins_folder(tmp_path):
     assert plugin["external_views"][0]["url_route"] == "chronon"
     assert plugin["external_views"][0]["href"] == "chronon/"
     assert len(plugin["operator_extra_links"]) == 1
+
+
+def test_api_server_computes_the_job_link_of_every_operator_declaring_it(tmp_path):
+    """Deserialized (as the API server does, plugins loaded), each operator declaring the job link gets
+    the plugin's class, which computes the URL from XCom; any other operator gets none."""
+    code = textwrap.dedent(f"""
+        import datetime as dt, json
+        from airflow.sdk import DAG
+        from airflow.serialization.serialized_objects import DagSerialization
+        from chronon_airflow.operators import model_backend as ops
+        from chronon_airflow.sensors.model_batch_job import ModelBatchJobSensor
+        join = json.load(open({str(PROJECT_ROOT / "configs/production/joins/risk/txn_fraud.v1")!r}))
+        declaring = {{"wait"}}
+        with DAG("links", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+            ModelBatchJobSensor(task_id="wait", job_id="j", start_ds="2024-01-01", end_ds="2024-01-01",
+                                backend="reference")
+            ops.RegisterModelTransformOperator(task_id="register", join=join)
+            for name in dir(ops):  # the operator that submits and waits, when this version has one
+                cls = getattr(ops, name)
+                if isinstance(cls, type) and any(l.name == "Model backend job"
+                                                 for l in getattr(cls, "operator_extra_links", ()) or ()):
+                    cls(task_id="run", join=join, start_ds="2024-01-01", end_ds="2024-01-01")
+                    declaring.add("run")
+        restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        print("RESULT" + json.dumps({{t.task_id: [type(l).__name__ for l in t.operator_extra_links]
+                                     for t in restored.tasks}} | {{"declaring": sorted(declaring)}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=_plugin_env(tmp_path), capture_output=True, text=True,
+                         timeout=300, check=True, cwd=PROJECT_ROOT).stdout
+    result = json.loads(out.split("RESULT", 1)[1])
+    for task_id in result.pop("declaring"):
+        assert result.pop(task_id) == ["ModelBackendJobLinkForApiServer"], task_id
+    assert result == {"register": []}
 
 
 def test_macros_render_in_templates_as_macros_chronon(tmp_path):
@@ -234,62 +268,3 @@ def test_links_follow_the_mount_point():
 
     assert page.airflow_base(Req()) == "/airflow"
     assert page.dag_href("/airflow", "chronon.join_backfill.a/b") == "/airflow/dags/chronon.join_backfill.a%2Fb"
-
-
-# -- the extra link -----------------------------------------------------------------------------
-
-def _conn(**kw):
-    from airflow.models.connection import Connection
-
-    return Connection(conn_id="chronon_backend_reference", conn_type="chronon_model_backend", **kw)
-
-
-def test_job_url_from_connection():
-    conn = _conn(host="backend.internal", port=8765, schema="http", password=CONN_PASSWORD)
-    assert links.job_url(conn, "job 1/2") == "http://backend.internal:8765/modelBackend/jobs/job%201%2F2"
-    conn = _conn(host="x", extra=json.dumps({"base_url": "https://user:pw@models.example/api"}))
-    assert links.job_url(conn, "j1") == "https://models.example/api/modelBackend/jobs/j1"  # no user info
-    conn = _conn(host="chronon-backend", port=8765,
-                 extra=json.dumps({"job_url_template": "http://localhost:8765/ui/{job_id}?b={base_url}"}))
-    assert links.job_url(conn, "j1") == "http://localhost:8765/ui/j1?b=http://chronon-backend:8765"
-    for hostile in ("javascript:alert(1)//{job_id}", "{job_id.__class__}", "data:text/html,{job_id}"):
-        assert links.job_url(_conn(host="h", extra=json.dumps({"job_url_template": hostile})), "j1") == ""
-    assert links.job_url(_conn(host="h", port=1), "") == ""
-
-
-def test_link_in_worker_uses_the_sensors_backend(monkeypatch):
-    from chronon_airflow.sensors.model_batch_job import ModelBatchJobSensor
-
-    monkeypatch.setenv("AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE", json.dumps(
-        {"conn_type": "chronon_model_backend", "host": "backend.internal", "port": 8765, "schema": "http",
-         "password": CONN_PASSWORD}))
-    sensor = ModelBatchJobSensor(task_id="wait_for_batch_inference", job_id="job-42", start_ds="2024-01-01",
-                                 end_ds="2024-01-01", backend="reference")
-    url = links.ModelBackendJobLink().get_link(sensor, ti_key=None)
-    assert url == "http://backend.internal:8765/modelBackend/jobs/job-42"
-    assert links.ModelBackendJobLink().xcom_key == links.LINK_XCOM_KEY
-
-
-def test_link_in_api_server_prefers_the_stored_url_then_rebuilds(monkeypatch, configs_repo):
-    """A deserialized operator has no backend: the stored URL wins; without one the job id comes
-    from the submit task's XCom and the backend from the DAG's plan."""
-    from airflow.models.taskinstancekey import TaskInstanceKey
-
-    class Deserialized:
-        upstream_task_ids = {"submit_batch_inference"}
-
-    stored: dict[tuple[str, str], str] = {}
-    monkeypatch.setattr(links, "_xcom_str", lambda name, key, ti_key: stored.get((ti_key.task_id, key), ""))
-    monkeypatch.setenv("AIRFLOW__CHRONON__REPO_PATH", str(configs_repo))
-    monkeypatch.setenv("AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE", json.dumps(
-        {"conn_type": "chronon_model_backend", "host": "backend.internal", "port": 8765, "schema": "http"}))
-    key = TaskInstanceKey("chronon.join_backfill.search.query_relevance.v1", "wait_for_batch_inference", "r1", 1, -1)
-    link = links.ModelBackendJobLink()
-
-    assert link.get_link(Deserialized(), ti_key=key) == ""  # nothing submitted yet
-    stored[("submit_batch_inference", "job_id")] = "job-7"
-    assert link.get_link(Deserialized(), ti_key=key) == "http://backend.internal:8765/modelBackend/jobs/job-7"
-    stored[("wait_for_batch_inference", links.LINK_XCOM_KEY)] = "http://stored.example/jobs/job-7"
-    assert link.get_link(Deserialized(), ti_key=key) == "http://stored.example/jobs/job-7"
-    stored[("wait_for_batch_inference", links.LINK_XCOM_KEY)] = "javascript:alert(1)"
-    assert link.get_link(Deserialized(), ti_key=key) == ""

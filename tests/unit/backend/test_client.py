@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from tests.support.backend import load_join
@@ -10,6 +11,7 @@ from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import parse_retry_after
 from chronon_airflow.backend.idempotency import idempotency_key
 from chronon_airflow.backend.redact import REDACTED, redact, redact_text, secret_values
+from chronon_airflow.exceptions import InvalidConfig
 
 
 def test_idempotency_key_is_deterministic_and_sensitive():
@@ -45,14 +47,21 @@ def test_redaction():
 
 
 def test_join_backend_resolution():
+    """The plan's rule (JoinConf.transform_backend) for a bare thrift-JSON join."""
+    from chronon_airflow.config.loader import parse_join_thrift
+
     qr = load_join("search/query_relevance.v1")
-    assert join_models.resolve_join_backend(qr) == "reference"
+    assert join_models.transform_backend(qr) == "reference"
     mixed = copy.deepcopy(load_join("risk/txn_fraud.v1"))
     mixed["modelTransforms"]["transforms"][0]["model"]["inferenceSpec"]["modelBackend"] = "sagemaker"
     assert join_models.join_backends(mixed) == ["sagemaker", "reference"]
-    with pytest.raises(ValueError, match="several model backends"):
-        join_models.resolve_join_backend(mixed)
-    assert join_models.resolve_join_backend(mixed, "sagemaker") == "sagemaker"
+    assert join_models.transform_backend(mixed) == "sagemaker" == parse_join_thrift(mixed).transform_backend
+    custom = json.loads(mixed["metaData"]["customJson"])
+    mixed["metaData"]["customJson"] = json.dumps({**custom, "model_transform_backend": "reference"})
+    assert join_models.transform_backend(mixed) == "reference" == parse_join_thrift(mixed).transform_backend
+    assert join_models.transform_backend(mixed, "sagemaker") == "sagemaker"  # an operator's explicit backend
+    with pytest.raises(InvalidConfig, match="no model on backend 'vertex'"):
+        join_models.transform_backend(mixed, "vertex")
     with pytest.raises(ValueError, match="has no modelTransforms"):
         join_models.transforms(load_join("search/plain_join.v1"))
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from chronon_airflow.config.loader import Invalid, parse_dependency
+from chronon_airflow.config.loader import parse_dependency
+from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.config.model import Dependency
 from chronon_airflow.plan.planner import partition_waits
 
@@ -39,7 +40,7 @@ def test_staging_query_dependencies_are_bare_specs():
 def test_label_part_table_placeholder_is_the_joins_output():
     d = parse_dependency(dep("{{ join_backfill_table }}/ds={{ ds }}"), "labelPart", join_backfill_table="ns.j_v1")
     assert d.table == "ns.j_v1"
-    with pytest.raises(Invalid, match="labelPart"):
+    with pytest.raises(InvalidConfig, match="labelPart"):
         parse_dependency(dep("{{ join_backfill_table }}/ds={{ ds }}"), "metaData.dependencies[0]")
 
 
@@ -56,7 +57,7 @@ def test_label_part_table_placeholder_is_the_joins_output():
     "-ns.t/ds={{ ds }}",
 ])
 def test_unsafe_or_unknown_specs_are_refused_naming_the_field(spec):
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(InvalidConfig) as e:
         parse_dependency(dep(spec), "metaData.dependencies[3]")
     assert e.value.field == "metaData.dependencies[3].spec"
 

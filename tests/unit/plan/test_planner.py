@@ -54,16 +54,21 @@ def test_join_dag_tasks_and_tables(reference_repo):
     assert (d.team, d.schedule, d.source) == ("risk", "@daily", "production/joins/risk/txn_fraud.v1")
     tasks = {t.task_id: (t.kind, set(t.upstream)) for t in d.tasks}
     assert tasks == {
-        "wait_for_payments.card_transactions_ds": ("wait_for_partition", set()),
+        # First, the range check every root task waits for (a bad range touches neither backend nor Spark).
+        "check_range": ("check_range", set()),
+        "wait_for_payments.card_transactions_ds": ("wait_for_partition", {"check_range"}),
         "raw_join": ("raw_join", {"wait_for_payments.card_transactions_ds"}),
-        "register_model.fraud_scorer": ("register_model", set()),
-        "register_model.merchant_embedder": ("register_model", set()),
+        "register_model.fraud_scorer": ("register_model", {"check_range"}),
+        "register_model.merchant_embedder": ("register_model", {"check_range"}),
         "register_model_transform": ("register_model_transform",
                                      {"register_model.fraud_scorer", "register_model.merchant_embedder"}),
-        "submit_batch_inference": ("submit_batch_inference", {"raw_join", "register_model_transform"}),
-        "wait_for_batch_inference": ("wait_for_batch_inference", {"submit_batch_inference"}),
+        # Submit and wait are one task: its retry submits again.
+        "wait_for_batch_inference": ("wait_for_batch_inference", {"raw_join", "register_model_transform"}),
         "stats_summary": ("stats_summary", {"wait_for_batch_inference"}),
     }
+    batch = d.task("wait_for_batch_inference")
+    assert batch.reads == ("risk_features.risk_txn_fraud_v1_pre_mt",)
+    assert batch.writes == ("risk_features.risk_txn_fraud_v1",)
     assert d.reads == ("payments.card_transactions",)
     assert d.writes == ("risk_features.risk_txn_fraud_v1_pre_mt", "risk_features.risk_txn_fraud_v1",
                         "risk_features.risk_txn_fraud_v1_daily_stats")
@@ -77,7 +82,7 @@ def test_chained_group_by_reads_parent_output(reference_repo):
     assert d.schedule == "asset:search_features.search_query_relevance_v1"
     assert d.reads == ("search_features.search_query_relevance_v1",)
     assert d.writes == ("search_features.search_query_embedding_stats_v1_upload",)
-    assert [t.kind for t in d.tasks] == ["wait_for_partition", "group_by_upload"]
+    assert [t.kind for t in d.tasks] == ["check_range", "wait_for_partition", "group_by_upload"]
     team = plan.dag("chronon.metadata_upload.search")
     assert team.schedule == "*/20 * * * *" and team.source == "teams.json"
     assert team.members == ("search.plain_join.v1", "search.query_relevance.v1")
@@ -135,7 +140,8 @@ def test_cli_json_contract(reference_repo):
     join = next(d for d in doc["dags"] if d["dag_id"] == "chronon.join_backfill.search.query_relevance.v1")
     kinds = [t["kind"] for t in join["tasks"]]
     assert kinds.count("wait_for_partition") == 2 and kinds.count("register_model") == 1
-    assert {"raw_join", "register_model_transform", "submit_batch_inference", "wait_for_batch_inference"} <= set(kinds)
+    assert {"check_range", "raw_join", "register_model_transform", "wait_for_batch_inference"} <= set(kinds)
+    assert "submit_batch_inference" not in kinds
 
 
 def test_cli_broken_file_exit_1_and_rest_still_planned(tmp_path, reference_repo):

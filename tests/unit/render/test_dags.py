@@ -55,15 +55,16 @@ def test_configs_dags(monkeypatch, configs_repo):
     assert join.default_args["owner"] == "search"
     assert "query_encoder" in join.doc_md and "search_features.search_query_relevance_v1_pre_mt" in join.doc_md
     assert {t.task_id: sorted(t.upstream_task_ids) for t in join.tasks} == {
-        "wait_for_search_data.search_events_ds": [],
-        "wait_for_search_data.item_clicks_ds": [],
+        "check_range": [],
+        "wait_for_search_data.search_events_ds": ["check_range"],
+        "wait_for_search_data.item_clicks_ds": ["check_range"],
         "raw_join": ["wait_for_search_data.item_clicks_ds", "wait_for_search_data.search_events_ds"],
-        "register_model.query_encoder": [],
+        "register_model.query_encoder": ["check_range"],
         "register_model_transform": ["register_model.query_encoder"],
-        "submit_batch_inference": ["raw_join", "register_model_transform"],
-        "wait_for_batch_inference": ["submit_batch_inference"],
+        "wait_for_batch_inference": ["raw_join", "register_model_transform"],
         "stats_summary": ["wait_for_batch_inference"],
     }
+    assert type(join.get_task("wait_for_batch_inference")).__name__ == "ModelBatchInferenceOperator"
     # The local engine has no stats-summary: the task skips when it starts, saying why.
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -100,7 +101,7 @@ def test_reference_dags(monkeypatch, reference_repo):
     fraud = bag.dags["chronon.join_backfill.risk.txn_fraud.v1"]
     assert set(fraud.tags) == {"risk", "chronon", "join", "sagemaker", "reference"}
     # Two backends: the first model's backend runs the join-level calls.
-    assert fraud.get_task("submit_batch_inference").backend == "sagemaker"
+    assert fraud.get_task("wait_for_batch_inference").backend == "sagemaker"
     assert "chronon.config_errors" not in bag.dags
 
 

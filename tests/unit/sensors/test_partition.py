@@ -16,6 +16,7 @@ from chronon_airflow import warehouse
 from chronon_airflow.catalogs import PartitionCatalog, get_catalog, missing_partitions
 from chronon_airflow.catalogs.hive import HiveMetastoreCatalog
 from chronon_airflow.catalogs.local import LocalWarehouseCatalog
+from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.sensors.partition import ChrononPartitionSensor, wanted_partitions
 from chronon_airflow.triggers.partition import ChrononPartitionTrigger
 
@@ -183,7 +184,7 @@ def test_hive_catalog_without_the_provider_says_how_to_install_it():
     try:
         import airflow.providers.apache.hive  # noqa: F401
     except ImportError:
-        with pytest.raises(RuntimeError, match=r"chronon-airflow\[hive\]"):
+        with pytest.raises(InvalidConfig, match=r"chronon-airflow\[hive\]"):
             get_catalog("hive")
     else:
         pytest.skip("the apache-hive provider is installed here")
