@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from chronon_airflow import naming
 from chronon_airflow.partitions import ds_range
 from chronon_demo.distributed import DistributedConfig, DistributedStack, spark_master_url
 from chronon_demo.run import (
@@ -129,8 +130,11 @@ def _wait_task_state(dist, dag_id: str, run_id: str, task_id: str, states: set[s
     return wait_until(f"{dag_id}/{run_id}/{task_id} in {states}", check, timeout)
 
 
-def _active_app(stack: DistributedStack) -> dict | None:
-    apps = stack.spark_master_status().get("activeapps", [])
+def _active_app(stack: DistributedStack, join: str) -> dict | None:
+    """The running Spark application of ``join``'s raw join (by its app name: another DAG's job,
+    e.g. an upload still running, is not it)."""
+    apps = [a for a in stack.spark_master_status().get("activeapps", [])
+            if "_joins_backfill_" in a.get("name", "") and a["name"].endswith(naming.sanitize(join))]
     return apps[0] if apps else None
 
 
@@ -207,7 +211,7 @@ def test_celery_worker_killed_mid_task_is_retried_and_the_run_succeeds(dist):
     t0 = time.monotonic()
     _trigger(dist, join.dag_id, "worker_kill", WORKER_KILL_DS, WORKER_KILL_DS)
     ti = _wait_task_state(dist, join.dag_id, "worker_kill", "raw_join", {"running"})
-    wait_until("the raw join's Spark application", lambda: _active_app(stack), 120)
+    wait_until("the raw join's Spark application", lambda: _active_app(stack, DEFAULT_JOIN), 120)
     worker = stack.worker_for_hostname(ti["hostname"])
     assert worker, f"raw_join runs on no known worker: hostname {ti['hostname']!r}"
     killed = stack.kill(worker)  # the worker, its pool, the task process and its spark-submit
@@ -256,7 +260,7 @@ def test_spark_worker_lost_during_the_raw_join_is_recovered(dist):
     t0 = time.monotonic()
     _trigger(dist, join.dag_id, "spark_worker_kill", SPARK_KILL_DS, SPARK_KILL_DS)
     ti = _wait_task_state(dist, join.dag_id, "spark_worker_kill", "raw_join", {"running"})
-    app = wait_until("the raw join's Spark application", lambda: _active_app(stack), 120)
+    app = wait_until("the raw join's Spark application", lambda: _active_app(stack, DEFAULT_JOIN), 120)
     workers = [n for n in (r["name"] for r in stack.state["processes"]) if n.startswith("spark-worker-")]
 
     first_seen: dict[str, float] = {}

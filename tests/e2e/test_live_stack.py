@@ -82,7 +82,8 @@ def e2e(live_stack):
         client.set_paused(dag_id, False)
 
     follower = Follower(client)
-    cancel = ScheduledRunCanceller(client, [ok.dag_id, bad.dag_id])
+    # The grace lets each scheduled run miss its landing deadline (seconds here) before it is cancelled.
+    cancel = ScheduledRunCanceller(client, [ok.dag_id, bad.dag_id], grace=20)
     follower.add(ok.dag_id, OK_RUN, OK_JOIN)
     follower.add(bad.dag_id, FAIL_RUN, FAIL_JOIN)
     states = follower.wait([(ok.dag_id, OK_RUN), (bad.dag_id, FAIL_RUN)], timeout=480, tick=cancel)
