@@ -1,11 +1,11 @@
-# chronon-airflow: `make demo` runs the main job, `make test` runs the whole suite.
+# chronon-airflow: `make demo` runs the main job, `make test` runs lint and the whole suite.
 # Both create .venv and install the package on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps test test-fast demo demo-distributed demo-stop bench clean
+.PHONY: install system-deps lint test test-fast demo demo-distributed demo-stop bench clean
 
 # The dev install is pinned by the constraints file of the Airflow release it tests (see README
 # "Installing in production"), so a fresh machine resolves exactly what was tested.
@@ -30,7 +30,12 @@ system-deps:
 	    || echo "could not install chromium/docker-compose/redis-server: the browser, compose and distributed checks will say so"; \
 	fi
 
-test: $(STAMP) system-deps
+# ruff and mypy, configured in pyproject.toml ([tool.ruff], [tool.mypy]); pinned by the [dev] extra.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
 # The unit tier alone (tests/unit, about 30 s on 2 cores): no Spark, no Airflow stack, no browser, no
@@ -60,4 +65,4 @@ bench: $(STAMP)
 	$(BIN)/python -m chronon_bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .chronon .pytest_cache
+	rm -rf $(VENV) .chronon .pytest_cache .mypy_cache .ruff_cache

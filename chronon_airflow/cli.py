@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from chronon_airflow import settings
 from chronon_airflow.exceptions import ChrononAirflowError, InvalidConfig
@@ -103,7 +103,7 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
     repo = args.repo or settings.repo_path()
     specs = [*args.diff, None][:2]  # None: the --repo folder as it is
     with tempfile.TemporaryDirectory(prefix="chronon-plan-diff-") as tmp:
-        sides = [_diff_side(spec, repo, Path(tmp) / name) for spec, name in zip(specs, ("old", "new"))]
+        sides = [_diff_side(spec, repo, Path(tmp) / name) for spec, name in zip(specs, ("old", "new"), strict=True)]
         deployment = _deployment()
         docs, plans = [], []
         for side in sides:
@@ -123,8 +123,8 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
         print()
     else:
         sys.stdout.write(format_text(diff, old["label"], new["label"]))
-        for e in plans[1].errors:
-            print(f"error: {e}", file=sys.stderr)
+        for err in plans[1].errors:
+            print(f"error: {err}", file=sys.stderr)
     if args.exit_zero:
         return EXIT_OK
     if plans[1].errors:
@@ -199,7 +199,7 @@ def _checkout(repo: Path, rev: str, dest: Path) -> str:
         listing = _git(top, "--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", commit, *pathspec)
     except _GitError as e:
         raise SystemExit(_usage(f"git:{rev}: {e}")) from None
-    entries = []  # (mode, object id, path relative to the repo folder)
+    entries: list[tuple[str, str, str]] = []  # (mode, object id, path relative to the repo folder)
     for record in filter(None, listing.split(b"\0")):
         meta, _, name = record.partition(b"\t")
         mode, kind, oid = meta.decode().split()
@@ -207,8 +207,7 @@ def _checkout(repo: Path, rev: str, dest: Path) -> str:
             continue
         path = name.decode("utf-8", errors="surrogateescape")
         rel = path if prefix == "." else path[len(prefix) + 1:] if path.startswith(prefix + "/") else None
-        parts = rel.split("/") if rel else []
-        if not parts or any(p in ("", ".", "..") for p in parts):
+        if not rel or any(p in ("", ".", "..") for p in rel.split("/")):
             continue
         entries.append((mode, oid, rel))
     if not entries:
@@ -219,7 +218,7 @@ def _checkout(repo: Path, rev: str, dest: Path) -> str:
         raise SystemExit(_usage(f"git:{rev}: {e}")) from None
     dest.mkdir(parents=True)
     pos = 0
-    for mode, oid, rel in entries:
+    for mode, _, rel in entries:
         header_end = blobs.index(b"\n", pos)
         _oid, _kind, size = blobs[pos:header_end].decode().split()
         start = header_end + 1
@@ -283,7 +282,8 @@ def backend_warnings(repo) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chronon-airflow", description="Airflow DAGs for Chronon CHIP-9 model transforms, from a compiled Chronon repo.")
+    parser = _Parser(prog="chronon-airflow",
+                     description="Airflow DAGs for Chronon CHIP-9 model transforms, from a compiled Chronon repo.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("plan", help="print the DAGs generated from a compiled Chronon repo")
     _repo_arg(p)
@@ -340,7 +340,7 @@ def _extra_installed(ep) -> bool:
     for req in (ep.dist.requires or []) if ep.dist is not None else []:
         if marker in req:
             try:
-                version(re.match(r"[A-Za-z0-9._-]+", req).group())
+                version(re.split(r"[^A-Za-z0-9._-]", req, maxsplit=1)[0])  # the name before any specifier
             except PackageNotFoundError:
                 return False
     return True

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Mapping
 
 from chronon_airflow import settings
 from chronon_airflow.exceptions import InvalidConfig
-from chronon_airflow.spark.job import ENGINES, SparkConnection
 from chronon_airflow.spark.env import PRODUCTION
+from chronon_airflow.spark.job import ENGINES, SparkConnection
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def dataset_names(tables: Iterable[str], catalog: str | None = None) -> list[tup
     return [(ns, ".".join(warehouse.check_table(t))) for t in tables]
 
 
-def operator_lineage(inputs: Iterable[str], outputs: Iterable[str]) -> "OperatorLineage":
+def operator_lineage(inputs: Iterable[str], outputs: Iterable[str]) -> OperatorLineage:
     """The provider's ``OperatorLineage`` of a task reading ``inputs`` and writing ``outputs``."""
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
@@ -116,9 +116,9 @@ class ChrononLineageMixin:
     chronon_inputs: tuple[str, ...] = ()
     chronon_outputs: tuple[str, ...] = ()
 
-    def get_openlineage_facets_on_start(self) -> "OperatorLineage":
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
         return operator_lineage(self.chronon_inputs, self.chronon_outputs)
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> "OperatorLineage":
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         # The same tables: a Chronon task's inputs and outputs do not depend on how it ran.
         return self.get_openlineage_facets_on_start()

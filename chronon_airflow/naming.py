@@ -6,6 +6,7 @@ that the raw join, the model batch job and the chained GroupBy agree on what the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -74,7 +75,7 @@ def join_part_column(group_by_name: str, column: str, prefix: str | None = None)
     return f"{prefix}_{base}" if prefix else base
 
 
-def model_output_column(field: str, output_mappings: dict[str, str] | None, prefix: str | None) -> str:
+def model_output_column(field: str, output_mappings: Mapping[str, str] | None, prefix: str | None) -> str:
     """CHIP-9: the model output ``field`` renamed by ``outputMappings`` then prefixed.
 
     ``embedding`` + mapping ``query_embedding`` + prefix ``qe`` -> ``qe_query_embedding``.

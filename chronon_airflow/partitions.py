@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from chronon_airflow.exceptions import InvalidRange
 

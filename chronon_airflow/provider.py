@@ -6,12 +6,14 @@ data from ``get_ui_field_behaviour``/``get_connection_form_widgets`` for older t
 module must stay import-light: the webserver loads it for every provider listing.
 """
 
+from typing import Any
+
 CONN_TYPE = "chronon_model_backend"
 HOOK_NAME = "Chronon Model Backend"
 INTEGRATION = "Chronon"
 
 # Extra fields of a model-backend connection (stored in the connection's ``extra`` JSON).
-CONN_FIELDS = {
+CONN_FIELDS: dict[str, dict[str, Any]] = {
     "base_url": {
         "label": "Base URL",
         "description": "Full URL of the backend, e.g. https://models.internal:8443/api. Overrides host/port/schema.",

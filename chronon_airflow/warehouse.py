@@ -21,7 +21,6 @@ import shutil
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Tuple, Union
 
 from chronon_airflow.naming import split_table
 
@@ -33,7 +32,7 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE = re.compile(r"[A-Za-z0-9_.:+-]+")
 
 # Static sub-partitions: an ordered mapping ({"hr": "00:00"}) or (key, value) pairs.
-SubpartitionSpec = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+SubpartitionSpec = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
 def check_table(fq_table: str) -> tuple[str, str]:

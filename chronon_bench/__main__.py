@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                   scales=tuple(int(x) for x in a.scales.split(",") if x.strip()), shards=a.shards,
                   parsing_processes=a.parsing_processes, e2e_timeout=a.e2e_timeout)
     t0 = time.time()
-    log = lambda msg: print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    def log(msg):
+        print(f"[{time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
     from pathlib import Path
 
     report = run(scale, Path(a.work) if a.work else None, Path(a.repo) if a.repo else None, a.parts, log)

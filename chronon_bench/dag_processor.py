@@ -113,7 +113,7 @@ def run(dags_folder: Path, expected: int, work: Path, name: str, env: dict[str, 
               "peak_rss_mb": peak, "timeouts": text.count("timed out") + text.count("DagBag import timeout"),
               "log": str(log_path)}
     log(f"  dag-processor {name}: {dags}/{expected} DAGs in "
-        f"{'%.1f s' % done_s if done_s is not None else 'NOT within %.0f s' % timeout}, peak RSS {peak:.0f} MB, "
+        f"{f'{done_s:.1f} s' if done_s is not None else f'NOT within {timeout:.0f} s'}, peak RSS {peak:.0f} MB, "
         f"{errors} import errors")
     return result
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chronon_bench import generator
-from chronon_demo.stack import free_port
 from chronon_airflow.catalogs.local import LocalWarehouseCatalog
 from chronon_airflow.plan import dag_id
 from chronon_airflow.plan.model import JOIN_BACKFILL
+from chronon_bench import generator
+from chronon_demo.stack import free_port
 
 if TYPE_CHECKING:
     from chronon_reference_backend.process import BackendProcess
@@ -118,7 +118,7 @@ def run_probe(dag_files: Path | list[Path], env: dict[str, str], timeout: float)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise RuntimeError(f"parsing {files[0].parent} took more than {timeout:.0f} s")
+        raise RuntimeError(f"parsing {files[0].parent} took more than {timeout:.0f} s") from None
     results = []
     for line in out.splitlines():
         if line.startswith("BENCH_RESULT "):
@@ -199,7 +199,8 @@ def parse_figures(repo: Path, work: Path, scale: Scale, joins: int, log=print,
     # P2: the DAG a task start needs. The join backfill DAG is the biggest kind; one in the middle.
     join_prefix = dag_id(JOIN_BACKFILL, "")
     target = next(d for d in spec[len(spec) // 3:] if d["dag_id"].startswith(join_prefix))
-    target_file = ours_dir / ("chronon_dags.py" if shards == 1 else dag_file_name(shard_of(target["team"], shards), shards))
+    target_file = ours_dir / ("chronon_dags.py" if shards == 1
+                              else dag_file_name(shard_of(target["team"], shards), shards))
     env_task = dict(env, _AIRFLOW_PARSING_CONTEXT_DAG_ID=target["dag_id"],
                     _AIRFLOW_PARSING_CONTEXT_TASK_ID=target["tasks"][-1]["task_id"])
     log(f"[{tag}] baseline, warm parse, edit + parse{', task start' if task_start else ''}: {scale.repeats} rounds")
@@ -287,8 +288,11 @@ def e2e(work: Path, scale: Scale, joins: int, info: dict[str, Any], log=print) -
     env["AIRFLOW__CHRONON__PLAN_CACHE_DIR"] = str(cache)
     log(f"[{tag}] dag-processor (parsing_processes {scale.parsing_processes}): baseline, ours cold, ours restart, "
         "scheduled baseline")
-    run = lambda folder, name, e: dag_processor.run(folder, expected, work, f"{name}_{joins}", e, template,
-                                                   scale.parsing_processes, scale.e2e_timeout, log)
+
+    def run(folder, name, e):
+        return dag_processor.run(folder, expected, work, f"{name}_{joins}", e, template,
+                                 scale.parsing_processes, scale.e2e_timeout, log)
+
     env_base = dict(env, BENCH_BASELINE_JSON=str(info["spec_file"]))
     bare = run(info["base_dir"], "baseline", env_base)
     cold = run(info["ours_dir"], "chronon_cold", env)
@@ -297,7 +301,8 @@ def e2e(work: Path, scale: Scale, joins: int, info: dict[str, Any], log=print) -
 
     def seconds(r: dict) -> str:
         return f"{_f(r['seconds'], 1)} s" if r["seconds"] is not None else \
-            f"not done in {scale.e2e_timeout:.0f} s ({r['dags']:,}/{r['expected']:,} DAGs, {r['import_errors']} import errors)"
+            f"not done in {scale.e2e_timeout:.0f} s ({r['dags']:,}/{r['expected']:,} DAGs, " \
+            f"{r['import_errors']} import errors)"
 
     def ratio_of(a: dict, b: dict) -> float | None:
         return a["seconds"] / b["seconds"] if a["seconds"] and b["seconds"] else None
@@ -309,7 +314,7 @@ def e2e(work: Path, scale: Scale, joins: int, info: dict[str, Any], log=print) -
             ("P9c dag-processor first start vs scheduled baseline", cold, scheduled,
              "EmptyOperator file with our schedules", "(info)")):
         ratio = ratio_of(side, base)
-        ok = side["seconds"] is not None and (base["seconds"] is None or ratio <= 1.0)
+        ok = side["seconds"] is not None and (base["seconds"] is None or (ratio is not None and ratio <= 1.0))
         out.append(Result(f"{name} ({tag})", side, base, ratio, target, ok if target != "(info)" else None, display=(
             f"all {expected:,} DAGs in the DB after {seconds(side)}, peak RSS {_f(side['peak_rss_mb'], 0)} MB "
             f"({info['shards']} files)",
@@ -626,6 +631,7 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
         # The harness process plays the triggerer / worker: Airflow reads its home from here.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
         os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        assert repo is not None  # given, or generated above
         backend = start_reference_backend(repo, work)
         # The documented env-var connection of backend "reference". One attempt per call: a
         # retried request would count as a second poll and blur the numbers.
@@ -703,7 +709,10 @@ def table(report: dict[str, Any]) -> str:
             ratio = f"{_f(m['wall_s'], 1)} s"
         rows.append((name, meas, base, ratio, r["target"], "-" if r["ok"] is None else "yes" if r["ok"] else "NO"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
     out = [line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows[1:]]
     mc = report["machine"]
     out.append(f"\nmachine: {mc['cpu']}, {mc['cores']} cores, {mc['mem_gib']} GiB; Python {mc['python']}, "

@@ -27,7 +27,7 @@ class AirflowClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "AirflowClient":
+    def __enter__(self) -> AirflowClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -253,7 +253,8 @@ class DistributedStack(Stack):
                                self._base_env(), user=PG_USER, cwd=self.pg_dir, tier=TIER_SERVICES,
                                stop_signal=signal.SIGINT)  # fast shutdown: no waiting for clients
         if name == "redis":
-            return self._spawn(name, [shutil.which("redis-server") or "redis-server", str(self.redis_dir / "redis.conf")],
+            return self._spawn(name, [shutil.which("redis-server") or "redis-server",
+                                      str(self.redis_dir / "redis.conf")],
                                self._base_env(), cwd=self.redis_dir, tier=TIER_SERVICES)
         if name == "spark-master":
             return self._spawn(name, [self._spark_class(), "org.apache.spark.deploy.master.Master",
@@ -361,10 +362,10 @@ class DistributedStack(Stack):
                 conn = psycopg2.connect(host="127.0.0.1", port=self.state["ports"]["postgres"], user=DB_USER,
                                         password=self.state["db_password"], dbname="postgres", connect_timeout=3)
                 break
-            except psycopg2.OperationalError:
+            except psycopg2.OperationalError as e:
                 if time.monotonic() > deadline:
                     raise StackError(f"PostgreSQL not up after {timeout:.0f}s:\n"
-                                     + tail(Path(self.record('postgres')['log'])))
+                                     + tail(Path(self.record('postgres')['log']))) from e
                 time.sleep(0.5)
         try:
             conn.autocommit = True

@@ -24,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--host {host}: only loopback addresses (127.0.0.0/8)")
 
     import uvicorn
-
     from airflow.utils.serve_logs.log_server import get_app
 
     sockets = []

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 
 class SaveToDir:
@@ -62,7 +62,7 @@ class Message:
 
 def read_messages(directory: str | os.PathLike) -> list[Message]:
     """Saved messages, oldest first; ``body`` is the text of every text/* part (HTML included)."""
-    out = []
+    out: list[Message] = []
     root = Path(directory)
     if not root.is_dir():
         return out
@@ -74,7 +74,8 @@ def read_messages(directory: str | os.PathLike) -> list[Message]:
                 try:
                     parts.append(part.get_content())
                 except (LookupError, ValueError):
-                    parts.append(part.get_payload(decode=True).decode("utf-8", "replace"))
+                    # A text/* part is not multipart: decoded, its payload is bytes.
+                    parts.append(cast(bytes, part.get_payload(decode=True)).decode("utf-8", "replace"))
         out.append(Message(path=path, subject=str(msg.get("Subject", "")), sender=str(msg.get("From", "")),
                            to=str(msg.get("To", "")), body="\n".join(parts)))
     return out

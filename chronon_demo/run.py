@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from chronon_demo.client import AirflowClient
 from chronon_airflow.partitions import ds_range
+from chronon_demo.client import AirflowClient
 from chronon_demo.stack import Printer, Stack, StackConfig, _print
 
 TERMINAL = {"success", "failed"}
@@ -383,7 +384,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
     log(f"== chronon-airflow demo{' (distributed topology)' if distributed else ''}: "
         f"{tables.dag_id} for {start}..{end}")
     if distributed:
-        from chronon_demo.distributed import DistributedConfig
+        from chronon_demo.distributed import DistributedConfig, DistributedStack
 
         config: StackConfig = DistributedConfig(workspace=workspace, repo_path=repo)
     else:
@@ -411,6 +412,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
         t0 = time.monotonic()
         stack, client = start_stack(config, [tables.dag_id, *tables.group_by_dag_ids, *extra_dags.values()], log)
         log(f"  stack ready in {time.monotonic() - t0:.0f}s")
+        assert isinstance(stack, DistributedStack)  # make_stack's for a DistributedConfig
         for line in stack.describe():
             log(line)
     else:
@@ -493,7 +495,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
             gb_states[gb] = follower.wait([(gb, run["dag_run_id"])], timeout=600, tick=cancel)[
                 (gb, run["dag_run_id"])]
             log(f"  {gb}: asset-triggered run {run['dag_run_id']} {gb_states[gb]}")
-        for flow, (_, flow_run) in zip(flows, flow_runs):
+        for flow, (_, flow_run) in zip(flows, flow_runs, strict=True):
             for gb in flow.chained:
                 log(f"-- waiting for {gb}, chained on {flow.label}'s output")
                 run = wait_for_asset_triggered_run(client, gb, flow_run, timeout=180, tick=cancel)
@@ -518,6 +520,7 @@ def run_demo(workspace: Path, repo: Path, join: str, start: str, end: str, log: 
                                                 *[(gb, r) for gb, r in gb_run_ids.items()]]))
             log("")
             log("== topology")
+            assert isinstance(stack, DistributedStack)
             for line in stack.describe():
                 log(line)
         log("")

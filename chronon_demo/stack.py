@@ -30,9 +30,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import psutil
@@ -397,11 +398,11 @@ class Stack:
                 break
             except psutil.TimeoutExpired:
                 if time.monotonic() > deadline:
-                    raise StackError(f"{name} still running after {timeout:.0f}s; see {record['log']}")
+                    raise StackError(f"{name} still running after {timeout:.0f}s; see {record['log']}") from None
                 for other in self.state["processes"]:
                     if other is not record and not self._alive(other):
                         raise StackError(f"{other['name']} (pid {other['pid']}) exited:\n"
-                                         + tail(Path(other["log"])))
+                                         + tail(Path(other["log"]))) from None
         self.retire(name)
         if rc != 0:
             raise StackError(f"{name} failed (exit {rc}):\n" + tail(Path(record["log"])))
@@ -410,7 +411,7 @@ class Stack:
         """Fresh ports and secrets for a start (nothing is started or written)."""
         c = self.config
         ports: set[int] = set()
-        state = {
+        state: dict[str, Any] = {
             "id": uuid.uuid4().hex,
             "workspace": str(self.workspace),
             "started_at": time.time(),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +44,7 @@ def model_output_columns(root: str | os.PathLike, output_table: str, raw_table: 
     return [c for c in out if c not in raw]
 
 
-def _short(value: object) -> str:
+def _short(value: Any) -> str:
     """A cell for the printed table: long vectors as their first values and length."""
     if hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict)):
         values = list(value)

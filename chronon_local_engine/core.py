@@ -17,7 +17,8 @@ import datetime as dt
 import re
 import shutil
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, overload
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -174,6 +175,13 @@ def apply_query(df: DataFrame, query: Mapping[str, Any], with_ts: bool) -> DataF
         cols.append(F.expr(selects["ts"]).alias("ts"))
     cols.append(F.col(DS))
     return df.select(*cols)
+
+
+@overload
+def _partition_bounds(query: Mapping[str, Any], start: str, end: str) -> tuple[str, str]: ...
+@overload
+def _partition_bounds(query: Mapping[str, Any], start: str | None,
+                      end: str | None) -> tuple[str | None, str | None]: ...
 
 
 def _partition_bounds(query: Mapping[str, Any], start: str | None, end: str | None) -> tuple[str | None, str | None]:

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -94,7 +95,7 @@ def macro_args(group: str) -> dict[str, str]:
     return out
 
 
-def replace_macro(text: str, name: str, func: Callable[[dict[str, str]], Optional[str]]) -> str:
+def replace_macro(text: str, name: str, func: Callable[[dict[str, str]], str | None]) -> str:
     """Upstream ``ParametricMacro(name, func).replace(text)``.
 
     Matches ``{{ name }}`` and ``{{ name(args) }}`` (any whitespace inside the braces, arguments
@@ -113,8 +114,8 @@ def replace_macro(text: str, name: str, func: Callable[[dict[str, str]], Optiona
 _UNRESOLVED = re.compile(r"\{\{\s*\w+.*?}}", re.ASCII)
 
 
-def substitute(query: str, start: Optional[str], end: Optional[str], latest: Optional[str],
-               max_partition: Callable[[str], Optional[str]]) -> str:
+def substitute(query: str, start: str | None, end: str | None, latest: str | None,
+               max_partition: Callable[[str], str | None]) -> str:
     """Upstream ``StagingQuery.substitute``: start_date, end_date, latest_date, then max_date."""
 
     def max_date(args: dict[str, str]) -> str:
@@ -217,7 +218,9 @@ def register_table(spark: SparkSession, root: str, fq_table: str) -> bool:
     if schema is None:
         return False
     fields = [f for f in schema.fields if f.name != DS]
-    ddl = spark._jvm.org.apache.spark.sql.types.DataType.fromJson(
+    jvm = spark._jvm
+    assert jvm is not None  # a classic (py4j) session, as the local engine's always is
+    ddl = jvm.org.apache.spark.sql.types.DataType.fromJson(
         json.dumps({"type": "struct", "fields": [json.loads(f.json()) for f in fields]})).toDDL()
     table_dir = str(warehouse.table_path(root, fq_table))
     ns_dir = str(Path(table_dir).parent)
@@ -240,7 +243,7 @@ def mentions(sql: str, fq_table: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(table)}(?![A-Za-z0-9_])", sql, re.IGNORECASE) is not None
 
 
-def register_warehouse_tables(spark: SparkSession, root: str, sql: Optional[str] = None) -> list[str]:
+def register_warehouse_tables(spark: SparkSession, root: str, sql: str | None = None) -> list[str]:
     """Register every ``<root>/<ns>/<table>`` folder with committed partitions (only those
     :func:`mentions` finds in ``sql`` when it is given: each registration costs a schema read and a
     few catalog statements); returns them. Tables registered before are dropped first."""
@@ -248,7 +251,7 @@ def register_warehouse_tables(spark: SparkSession, root: str, sql: Optional[str]
         namespace, table = naming.split_table(fq)
         spark.sql(f"DROP TABLE IF EXISTS {_quote(namespace)}.{_quote(table)}")
     _REGISTERED.clear()
-    registered = []
+    registered: list[str] = []
     base = Path(root)
     if not base.is_dir():
         return registered
@@ -324,8 +327,8 @@ def sql_text(conf: Mapping[str, Any]) -> str:
     return "\n".join([conf["query"], *(s for s in conf.get("setups") or [] if isinstance(s, str))])
 
 
-def _max_partition(root: str) -> Callable[[str], Optional[str]]:
-    def latest(table: str) -> Optional[str]:
+def _max_partition(root: str) -> Callable[[str], str | None]:
+    def latest(table: str) -> str | None:
         partitions = _committed(root, table)
         return partitions[-1] if partitions else None
     return latest
@@ -350,7 +353,7 @@ def _expand(df: DataFrame, spark: SparkSession, root: str, table: str) -> DataFr
 
 
 def run_query(spark: SparkSession, root: str, conf: Mapping[str, Any], conf_path: str, table: str,
-              start: Optional[str], end: Optional[str], latest: str) -> list[str]:
+              start: str | None, end: str | None, latest: str) -> list[str]:
     rendered = substitute(conf["query"], start, end, latest, _max_partition(root))
     _log(f"rendered staging query for [{start}, {end}]:\n{rendered}")
     df = spark.sql(rendered)
@@ -373,8 +376,8 @@ def run_query(spark: SparkSession, root: str, conf: Mapping[str, Any], conf_path
 
 
 def run_staging_query(spark: SparkSession, root: str, conf: Mapping[str, Any], conf_path: str,
-                      end_ds: str, start_override: Optional[str] = None,
-                      step_days: Optional[int] = DEFAULT_STEP_DAYS,
+                      end_ds: str, start_override: str | None = None,
+                      step_days: int | None = DEFAULT_STEP_DAYS,
                       run_first_hole: bool = False) -> tuple[str, list[str]]:
     """``staging-query-backfill``; returns the output table and the partitions written."""
     check_staging_query(conf, conf_path)

@@ -5,7 +5,7 @@ import html
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
 from fastapi import FastAPI, HTTPException
@@ -60,8 +60,11 @@ class GetModelBatchJobStatusRequest(BaseModel):
     endDs: str = Field(pattern=DS_PATTERN)
 
 
+JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+
+
 class JobStatusResponse(BaseModel):
-    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+    status: JobState
     isSuccess: bool
     message: str
 
@@ -112,7 +115,8 @@ def create_app(home: Path, warehouse_root: Path, *, enable_admin: bool = False, 
     if enable_admin:
         app.add_middleware(faults_mod.FaultMiddleware, faults=faults)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    errors = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 413: {"model": ErrorResponse}}
+    errors: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+                                              413: {"model": ErrorResponse}}
 
     @app.post("/modelBackend/registerModel", response_model=RegistrationResponse, responses=errors,
               summary="registerModel(model) -> RegistrationResponse")
@@ -187,7 +191,9 @@ def create_app(home: Path, warehouse_root: Path, *, enable_admin: bool = False, 
         if (job.start_ds, job.end_ds) != (request.startDs, request.endDs):
             raise HTTPException(422, f"job {job.job_id} covers {job.start_ds}..{job.end_ds}, "
                                      f"not {request.startDs}..{request.endDs}")
-        return JobStatusResponse(status=job.status, isSuccess=job.status == "SUCCEEDED", message=job.message)
+        # The store holds only these states; pydantic checks the value again.
+        status = cast(JobState, job.status)
+        return JobStatusResponse(status=status, isSuccess=job.status == "SUCCEEDED", message=job.message)
 
     @app.post("/modelBackend/runModelInference", response_model=RunModelInferenceResponse, responses=errors,
               summary="runModelInference(join, inputs) -> outputs")

@@ -44,7 +44,7 @@ def apply(join: dict[str, Any], frame: pd.DataFrame, loaded: list[models.LoadedM
         elif require_passthrough:
             raise TransformError(f"passthrough field {field!r} is missing from {where} "
                                  f"(columns: {list(frame.columns)})")
-    for t, model in zip(mt["transforms"], loaded):
+    for t, model in zip(mt["transforms"], loaded, strict=True):
         name = t["model"]["metaData"]["name"]
         in_map = t.get("inputMappings") or {}
         columns = []

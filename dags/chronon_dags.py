@@ -3,6 +3,7 @@
 # Pre-imported once by the dag-processor, not at each parse ([dag_processor] parsing_pre_import_modules)
 import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import airflow.sdk.bases.sensor  # noqa: F401
+
 from chronon_airflow.render import build_dags
 
 globals().update(build_dags())

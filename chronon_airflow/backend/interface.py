@@ -106,5 +106,5 @@ class AsyncModelBackend(abc.ABC):
     @abc.abstractmethod
     async def run_model_inference(self, join: dict[str, Any], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook: backends without pooled connections keep the no-op
         """Release pooled connections."""

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ContextManager
+from typing import Any
 
 from chronon_airflow.backend import join_models
 from chronon_airflow.backend.interface import AsyncModelBackend, ModelBackend, RegistrationResponse
@@ -102,7 +102,7 @@ def register_model_transform(client: ModelBackend, join: dict[str, Any], backend
 
 
 def register_join(join: dict[str, Any], transform_backend: str,
-                  client_for: Callable[[str], ContextManager[ModelBackend]]) -> list[Registration]:
+                  client_for: Callable[[str], contextlib.AbstractContextManager[ModelBackend]]) -> list[Registration]:
     """Every model of ``join``, then its transform on ``transform_backend`` (only when every model
     was accepted). ``client_for(backend)`` gives a client to use in a ``with`` block."""
     results = []

@@ -51,5 +51,5 @@ class HiveMetastoreCatalog(PartitionCatalog):
     def missing_partitions(self, table: str, partitions: list[str], partition_column: str = "ds",
                            subpartitions: Mapping[str, str] | None = None) -> list[str]:
         schema, name, names = self.partition_names(table, partitions, partition_column, subpartitions)
-        return [ds for ds, partition_name in zip(partitions, names)
+        return [ds for ds, partition_name in zip(partitions, names, strict=True)
                 if not self.hook.check_for_named_partition(schema, name, partition_name)]

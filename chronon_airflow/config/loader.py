@@ -16,14 +16,16 @@ partition filter, an Airflow id or an Asset name, and none is ever rendered by J
 """
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Literal, overload
 
 from chronon_airflow import naming
 from chronon_airflow.config.model import (
@@ -90,23 +92,31 @@ def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class _Reader:
-    """Typed access into one JSON object that reports the dotted field path on failure."""
+    """Typed access into one JSON object that reports the dotted field path on failure.
+
+    Annotations in the class body say ``builtins.str`` / ``builtins.int``: the methods ``str`` and
+    ``int`` shadow the builtins there."""
 
     __slots__ = ("data", "path")
 
-    def __init__(self, data: Any, path: str):
+    def __init__(self, data: Any, path: builtins.str):
         if not isinstance(data, dict):
             raise InvalidConfig(path, f"expected an object, got {_type(data)}")
         self.data = data
         self.path = path
 
-    def _f(self, key: str) -> str:
+    def _f(self, key: builtins.str) -> builtins.str:
         return f"{self.path}.{key}" if self.path else key
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> bool:
         return self.data.get(key) is not None
 
-    def obj(self, key: str, required: bool = True) -> "_Reader | None":
+    @overload
+    def obj(self, key: builtins.str, required: Literal[True] = True) -> _Reader: ...
+    @overload
+    def obj(self, key: builtins.str, required: bool) -> _Reader | None: ...
+
+    def obj(self, key: builtins.str, required: bool = True) -> _Reader | None:
         value = self.data.get(key)
         if value is None:
             if required:
@@ -114,7 +124,15 @@ class _Reader:
             return None
         return _Reader(value, self._f(key))
 
-    def str(self, key: str, required: bool = True, pattern: re.Pattern | None = None, what: str = "") -> str | None:
+    @overload
+    def str(self, key: builtins.str, required: Literal[True] = True, pattern: re.Pattern | None = None,
+            what: builtins.str = "") -> builtins.str: ...
+    @overload
+    def str(self, key: builtins.str, required: bool, pattern: re.Pattern | None = None,
+            what: builtins.str = "") -> builtins.str | None: ...
+
+    def str(self, key: builtins.str, required: bool = True, pattern: re.Pattern | None = None,
+            what: builtins.str = "") -> builtins.str | None:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -127,7 +145,7 @@ class _Reader:
                                 f"{value!r} is not a valid {what or 'value'} (allowed: {pattern.pattern})")
         return value
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def int(self, key: builtins.str, default: builtins.int | None = None) -> builtins.int:
         value = self.data.get(key)
         if value is None:
             if default is None:
@@ -137,7 +155,7 @@ class _Reader:
             raise InvalidConfig(self._f(key), f"expected an integer, got {_type(value)}")
         return value
 
-    def flag(self, key: str) -> bool:
+    def flag(self, key: builtins.str) -> bool:
         """thrift bool: compiled as 0/1 (true/false accepted too)."""
         value = self.data.get(key)
         if value is None:
@@ -146,13 +164,13 @@ class _Reader:
             return bool(value)
         raise InvalidConfig(self._f(key), f"expected 0 or 1, got {value!r}")
 
-    def date(self, key: str) -> str | None:
+    def date(self, key: builtins.str) -> builtins.str | None:
         value = self.str(key, required=False)
         if value is not None:
             _check_date(value, self._f(key))
         return value
 
-    def list(self, key: str) -> list[tuple[str, Any]]:
+    def list(self, key: builtins.str) -> builtins.list[tuple[builtins.str, Any]]:
         value = self.data.get(key)
         if value is None:
             return []
@@ -160,7 +178,7 @@ class _Reader:
             raise InvalidConfig(self._f(key), f"expected a list, got {_type(value)}")
         return [(f"{self._f(key)}[{i}]", v) for i, v in enumerate(value)]
 
-    def str_list(self, key: str) -> tuple[str, ...]:
+    def str_list(self, key: builtins.str) -> tuple[builtins.str, ...]:
         out = []
         for path, v in self.list(key):
             if not isinstance(v, str):
@@ -168,7 +186,7 @@ class _Reader:
             out.append(v)
         return tuple(out)
 
-    def str_map(self, key: str) -> Mapping[str, str]:
+    def str_map(self, key: builtins.str) -> Mapping[builtins.str, builtins.str]:
         value = self.data.get(key)
         if value is None:
             return MappingProxyType({})
@@ -200,6 +218,7 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):
@@ -456,7 +475,8 @@ def parse_join(r: _Reader, path: str, top: bool = True) -> JoinConf:
     for p, v in r.list("joinParts"):
         jr = _Reader(v, p)
         gb = parse_group_by(jr.obj("groupBy"), path="", top=False)
-        parts.append(JoinPart(gb, jr.str_map("keyMapping"), jr.str("prefix", required=False, pattern=IDENT_RE, what="prefix")))
+        parts.append(JoinPart(gb, jr.str_map("keyMapping"),
+                              jr.str("prefix", required=False, pattern=IDENT_RE, what="prefix")))
     derivations = []
     for p, v in r.list("derivations"):
         dr = _Reader(v, p)
@@ -725,13 +745,14 @@ def load_repo(root: str | os.PathLike, files: Iterable[str] | None = None,
     )
 
 
-def _drop_chaining_cycles(joins: dict[str, JoinConf], group_bys: dict[str, GroupByConf], errors: list[ConfigError]) -> None:
+def _drop_chaining_cycles(joins: dict[str, JoinConf], group_bys: dict[str, GroupByConf],
+                          errors: list[ConfigError]) -> None:
     """A chained GroupBy whose parent join (transitively) uses that GroupBy as a join part can never
     run: each would wait for the other's output."""
 
     def parents(gb_name: str) -> list[str]:
         gb = group_bys.get(gb_name)
-        return [s.join.name for s in gb.sources if s.kind == "joinSource"] if gb else []
+        return [s.join.name for s in gb.sources if s.join is not None] if gb else []  # the joinSources
 
     def reaches(join_name: str, target: str, seen: set[str]) -> bool:
         join = joins.get(join_name)
@@ -748,7 +769,7 @@ def _drop_chaining_cycles(joins: dict[str, JoinConf], group_bys: dict[str, Group
     for name in list(group_bys):
         gb = group_bys[name]
         for i, src in enumerate(gb.sources):
-            if src.kind == "joinSource" and reaches(src.join.name, name, set()):
+            if src.join is not None and reaches(src.join.name, name, set()):  # a joinSource
                 errors.append(ConfigError(gb.path, f"sources[{i}].joinSource.join.metaData.name",
                                           f"chaining cycle: join {src.join.name!r} depends on this GroupBy {name!r}"))
                 del group_bys[name]

@@ -6,9 +6,10 @@ Only the fields chronon-airflow uses are typed; every object keeps the thrift JS
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from chronon_airflow import naming
 
@@ -127,7 +128,7 @@ class Source:
     topic: str | None = None
     mutation_table: str | None = None
     mutation_topic: str | None = None
-    join: "JoinConf | None" = None  # joinSource.join, as embedded by the compiler
+    join: JoinConf | None = None  # joinSource.join, as embedded by the compiler
     # Static sub-partitions a source table name may carry ("ns.t/hr=00:00" -> (("hr", "00:00"),)).
     table_subpartitions: tuple[tuple[str, str], ...] = ()
     mutation_subpartitions: tuple[tuple[str, str], ...] = ()

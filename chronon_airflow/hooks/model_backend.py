@@ -60,10 +60,13 @@ class ModelBackendHook(BaseHook):
 
     def __init__(self, backend: str | None = None, model_backend_conn_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if not backend and not model_backend_conn_id:
-            raise ValueError("ModelBackendHook needs a backend name or a model_backend_conn_id")
         self.backend = backend
-        self.model_backend_conn_id = model_backend_conn_id or settings.backend_conn_id(backend)
+        if model_backend_conn_id:
+            self.model_backend_conn_id = model_backend_conn_id
+        elif backend:
+            self.model_backend_conn_id = settings.backend_conn_id(backend)
+        else:
+            raise ValueError("ModelBackendHook needs a backend name or a model_backend_conn_id")
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

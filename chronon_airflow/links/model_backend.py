@@ -9,8 +9,8 @@ Built from XCom only, never from the Chronon repo. The task that submits the job
 
 The link reads them from the task itself first, then from its upstream tasks (a
 ``submit_batch_inference`` task first), so it serves one task that submits and waits (the generated
-join DAG's ``wait_for_batch_inference``) as well as a wait task downstream of a submit task. With the URL missing it builds one from
-the job id and the connection id.
+join DAG's ``wait_for_batch_inference``) as well as a wait task downstream of a submit task. With the
+URL missing it builds one from the job id and the connection id.
 
 Airflow computes a link in two places, and this class serves both:
 
@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class ModelBackendJobLink(BaseOperatorLink):
 
     # Airflow matches plugin links to operators through this list; the plugin fills it in a subclass
     # (chronon_airflow.plugin.operator_links), so this module imports no operator.
-    operators: list[type] = []
+    operators: ClassVar[list[type[BaseOperator]]] = []
 
     @property
     def xcom_key(self) -> str:
@@ -180,4 +183,5 @@ def _stored_xcom(ti_key: Any, task_id: str, xcom_key: str) -> str:
 
     map_index = ti_key.map_index if task_id == ti_key.task_id else -1
     key = TaskInstanceKey(ti_key.dag_id, task_id, ti_key.run_id, ti_key.try_number, map_index)
-    return XComOperatorLink(name=LINK_NAME, xcom_key=xcom_key).get_link(None, ti_key=key) or ""
+    # XComOperatorLink.get_link never uses its operator argument.
+    return XComOperatorLink(name=LINK_NAME, xcom_key=xcom_key).get_link(None, ti_key=key) or ""  # type: ignore[arg-type]

@@ -28,7 +28,8 @@ SCHEDULED = "scheduled"
 def landing_deadline_alert(*, interval: dt.timedelta, recipients: list[str], conf_name: str, output_table: str,
                            hours: float, smtp_conn_id: str, from_email: str) -> Any:
     """The DAG's ``deadline=`` argument (kwargs must be JSON: they are stored with the DAG)."""
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    # Exported by airflow.sdk at run time; its __init__.pyi stub does not list them.
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference  # type: ignore[attr-defined]
 
     kwargs: dict[str, Any] = {}
     # Airflow 3.3 names alerts (shown in the UI); 3.2's DeadlineAlert has no name.

@@ -12,7 +12,8 @@ smtp provider (smtplib, aiosmtplib, the MIME modules) is only imported when a fa
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
@@ -20,6 +21,9 @@ from chronon_airflow import settings
 from chronon_airflow.notifications.email import Email, send, valid_recipients
 from chronon_airflow.partitions import PartitionRangeError, range_from_context
 from chronon_airflow.plan import model as pm
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 __all__ = ["ChrononFailureNotifier", "recovery_action", "valid_recipients"]
 
@@ -80,7 +84,7 @@ def recovery_action(kind: str | None, task_id: str, run_id: str, error: str, sou
     return f"Fix the cause shown in the log, then {_clear(task_id, run_id)}."
 
 
-def _range_text(context: dict[str, Any]) -> str:
+def _range_text(context: Mapping[str, Any]) -> str:
     try:
         start, end = range_from_context(context)
         return start if start == end else f"{start}..{end}"
@@ -110,7 +114,7 @@ class ChrononFailureNotifier(BaseNotifier):
         self.task_kind = task_kind
         self.source = source
 
-    def message(self, context: dict[str, Any]) -> Email:
+    def message(self, context: Mapping[str, Any]) -> Email:
         ti = context["ti"]
         task = context.get("task")
         ds_range = "" if self.task_kind == pm.CONFIG_ERROR_TASK else _range_text(context)
@@ -143,7 +147,7 @@ class ChrononFailureNotifier(BaseNotifier):
             links=links,
         )
 
-    def notify(self, context: dict[str, Any]) -> None:
+    def notify(self, context: Context) -> None:
         if not self.to:
             self.log.warning("no valid recipients for %s: failure e-mail not sent", self.conf_name)
             return

@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
@@ -40,7 +40,7 @@ from chronon_airflow.spark.job import SparkJob, local_skip_reason
 
 class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
     template_fields: Sequence[str] = ("start_ds", "end_ds")
-    template_fields_renderers: dict[str, str] = {}
+    template_fields_renderers: ClassVar[dict[str, str]] = {}
     ui_color = "#f4a460"
     operator_extra_links = (SparkApplicationLink(),)
 

@@ -8,9 +8,10 @@ e-mail with the backend's message, and the task fails at the end naming every fa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -74,7 +75,8 @@ class RegisterTeamModelTransformsOperator(ChrononLineageMixin, BaseOperator):
             result = JoinRegistration(join.name, join.path,
                                       list(dict.fromkeys(self.team_emails + list(join.metadata.owners()))))
             # The one registration routine (models, then the transform on the plan's backend rule).
-            for step in await aregister_join(join.thrift(), join.transform_backend, clients, gate):
+            # transform_backend is None only for a join re-read without models (it fails with KeyError).
+            for step in await aregister_join(join.thrift(), join.transform_backend, clients, gate):  # type: ignore[arg-type]
                 result.steps.append(str(step))
                 if not step.ok:
                     result.ok = False

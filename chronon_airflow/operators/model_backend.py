@@ -29,13 +29,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from chronon_airflow.backend import join_models, registration
 from chronon_airflow.backend.idempotency import idempotency_key, join_name
-from chronon_airflow.backend.interface import BackendConflictError, BackendError
+from chronon_airflow.backend.interface import SUCCEEDED, BackendConflictError, BackendError
 from chronon_airflow.backend.redact import redact, redact_text, secret_values
 from chronon_airflow.hooks.model_backend import ModelBackendHook
-from chronon_airflow.backend.interface import SUCCEEDED
+from chronon_airflow.lineage import ChrononLineageMixin
 from chronon_airflow.links.model_backend import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, ModelBackendJobLink, push_job
 from chronon_airflow.triggers import model_batch_job as trig
-from chronon_airflow.lineage import ChrononLineageMixin
 
 XCOM_JOB_ID = JOB_ID_XCOM_KEY
 XCOM_IDEMPOTENCY_KEY = "idempotency_key"
@@ -304,7 +303,7 @@ class ModelBatchInferenceOperator(_JoinBackendOperator):
             raise AirflowException(f"the trigger of model batch job {self.job_id} returned no event")
         return self._finish(context, event.get("status"), event.get("job_status"), event.get("message", ""))
 
-    def _finish(self, context: Any, outcome: str | None, job_status: str | None, message: str) -> str:
+    def _finish(self, context: Any, outcome: str | None, job_status: str | None, message: str) -> str | None:
         secrets = secret_values(self.join)
         where = f"model batch job {self.job_id} of join {self.join_name} for {self.start_ds}..{self.end_ds}"
         if outcome == trig.EVENT_SUCCESS:

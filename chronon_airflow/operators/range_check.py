@@ -9,7 +9,8 @@ model backend nor Spark. XCom ``return_value``: ``{"start_ds", "end_ds", "partit
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException

@@ -21,7 +21,8 @@ import difflib
 import json
 import re
 from collections import Counter
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # Fields whose lists are sets: a reordering is no change.
 SET_FIELDS = frozenset({"upstream", "reads", "writes"})
@@ -203,7 +204,8 @@ def list_edits(old: Sequence[Any], new: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def _units(seq: Sequence[Any]) -> list[tuple[Any, ...]]:
-    out, i = [], 0
+    out: list[tuple[Any, ...]] = []
+    i = 0
     while i < len(seq):
         x = seq[i]
         nxt = seq[i + 1] if i + 1 < len(seq) else None

@@ -19,7 +19,7 @@ def repo_root(repo_path: str | Path | None = None) -> Path:
     return Path(repo_path).expanduser().resolve() if repo_path else settings.repo_path()
 
 
-def load_plan(repo_path: str | Path | None = None, deployment: "Deployment | None" = None) -> tuple["Repo", "Plan"]:
+def load_plan(repo_path: str | Path | None = None, deployment: Deployment | None = None) -> tuple[Repo, Plan]:
     """The loaded repo and its plan. ``deployment`` defaults to this process's
     (:func:`chronon_airflow.deployment.resolve_deployment`: settings and the Spark connection)."""
     from chronon_airflow.config.loader import load_repo

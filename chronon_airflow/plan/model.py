@@ -9,7 +9,7 @@ from the compiled thrift itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # a task start unpickles one PlannedDag and never needs these modules
     from chronon_airflow.config.model import ConfigError
@@ -97,7 +97,7 @@ class SparkStep(TaskSpec):
     whose Airflow Asset its success updates (with the run's range in the event's extra)."""
 
     kind: ClassVar[str] = ""
-    job: "SparkJob"
+    job: SparkJob
     argv: tuple[str, ...]
     updates: tuple[str, ...] = ()
 
@@ -172,7 +172,7 @@ class GroupByStreaming(SparkStep):
 @dataclass(frozen=True, slots=True)
 class RegisterModel(TaskSpec):
     kind: ClassVar[str] = REGISTER_MODEL
-    model: Mapping[str, Any]  # the compiled Model (thrift-JSON), sent as is
+    model: dict[str, Any]  # the compiled Model (thrift-JSON), sent as is
     name: str
     backend: str
 
@@ -185,7 +185,7 @@ class _JoinCall(TaskSpec):
     """A join-level CHIP-9 call: the compiled join and the one backend that runs it."""
 
     kind: ClassVar[str] = ""
-    join: Mapping[str, Any]
+    join: dict[str, Any]  # the compiled join (thrift-JSON): the operators take exactly a dict
     backend: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,7 +232,7 @@ class ReportConfigErrors(TaskSpec):
 
     kind: ClassVar[str] = CONFIG_ERROR_TASK
     path: str
-    errors: tuple["ConfigError", ...]
+    errors: tuple[ConfigError, ...]
     recipients: tuple[str, ...] = ()  # maintainers of the team the file belongs to
 
     def to_dict(self) -> dict[str, Any]:
@@ -326,10 +326,10 @@ class PlannedDag:
 @dataclass(frozen=True, slots=True)
 class Plan:
     dags: tuple[PlannedDag, ...]
-    errors: tuple["ConfigError", ...]
+    errors: tuple[ConfigError, ...]
     # Problems that do not stop a DAG but will fail a task until fixed (a placeholder setting, a
     # connection the deployment lacks); `validate` prints them without failing.
-    warnings: tuple["ConfigError", ...] = field(default=())
+    warnings: tuple[ConfigError, ...] = field(default=())
 
     def dag(self, dag_id: str) -> PlannedDag:
         return next(d for d in self.dags if d.dag_id == dag_id)

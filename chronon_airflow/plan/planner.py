@@ -5,29 +5,31 @@ Which DAGs exist follows upstream Chronon's Airflow helpers (``airflow/helpers.p
 ``should_schedule``, ``requires_streaming_task``, ``requires_log_flattening_task``,
 ``get_offline_schedule``) with this package's DAG ids (``chronon.<family>.<config name>``):
 
-=====================================  ================================================  ==========================
-upstream DAG                           here                                              when
-=====================================  ================================================  ==========================
-``chronon_join_<join>``                ``chronon.join_backfill.<join>``                  every join (``@never``: manual)
-``chronon_stats_compute``              ``stats_summary`` step of the join DAG            join with a schedule
-(none: CHIP-9)                         model-transform steps of the join DAG             ``modelTransforms``
-(none)                                 ``label_join`` step of the join DAG               ``labelPart``
-``chronon_online_offline_comparison``  ``chronon.consistency.<join>``                    ``customJson.check_consistency``
-``chronon_log_flattening_<team>``      ``chronon.log_flattening.<join>``                 ``samplePercent > 0``
-``chronon_metadata_upload``            ``chronon.metadata_upload.<team>``                every team with a join
-``chronon_group_by_batch_<team>``      ``chronon.group_by_upload.<gb>``                  online GroupBy
-                                       ``chronon.group_by_backfill.<gb>``                ``backfillStartDate``
-``chronon_group_by_streaming_<team>``  ``chronon.group_by_streaming.<gb>``               online + topic or TEMPORAL
-``chronon_staging_query_batch_<team>`` ``chronon.staging_query.<sq>``                    every staging query
-=====================================  ================================================  ==========================
+=====================================  ========================================  ==========================
+upstream DAG                           here                                      when
+=====================================  ========================================  ==========================
+``chronon_join_<join>``                ``chronon.join_backfill.<join>``          every join (``@never``: manual)
+``chronon_stats_compute``              ``stats_summary`` step of the join DAG    join with a schedule
+(none: CHIP-9)                         model-transform steps of the join DAG     ``modelTransforms``
+(none)                                 ``label_join`` step of the join DAG       ``labelPart``
+``chronon_online_offline_comparison``  ``chronon.consistency.<join>``            ``customJson.check_consistency``
+``chronon_log_flattening_<team>``      ``chronon.log_flattening.<join>``         ``samplePercent > 0``
+``chronon_metadata_upload``            ``chronon.metadata_upload.<team>``        every team with a join
+``chronon_group_by_batch_<team>``      ``chronon.group_by_upload.<gb>``          online GroupBy
+                                       ``chronon.group_by_backfill.<gb>``        ``backfillStartDate``
+``chronon_group_by_streaming_<team>``  ``chronon.group_by_streaming.<gb>``       online + topic or TEMPORAL
+``chronon_staging_query_batch_<team>`` ``chronon.staging_query.<sq>``            every staging query
+=====================================  ========================================  ==========================
 """
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import cast
 
 from chronon_airflow.config.model import (
     ConfigError,
@@ -167,6 +169,11 @@ def _ids(tasks: Iterable[PlannedTask]) -> tuple[str, ...]:
     return tuple(t.task_id for t in tasks)
 
 
+def _waited_table(wait: PlannedTask) -> str:
+    """The table a task of :func:`partition_waits` waits for."""
+    return cast(WaitForPartition, wait.spec).partition.table
+
+
 # -- the planner ----------------------------------------------------------------------------------
 
 
@@ -256,11 +263,11 @@ class Planner:
             # Label GroupBys join later on their own dependencies (the compiler lists the join's
             # own output among them: it is the step before).
             label_waits = [w for w in partition_waits(join.label_part.dependencies, taken=_ids(tasks))
-                           if w.spec.partition.table != join.output_table]
+                           if _waited_table(w) != join.output_table]
             tasks += label_waits
             step = self.spark(LabelJoin, join, "joins", "label-join")
             tasks.append(self.step(pm.LABEL_JOIN, step, (landed, *_ids(label_waits)),
-                                   (join.output_table, *(w.spec.partition.table for w in label_waits)),
+                                   (join.output_table, *(_waited_table(w) for w in label_waits)),
                                    (join.output_table + LABELS_SUFFIX, join.output_table + LABELED_SUFFIX)))
         if _schedule(join.metadata) is not None:  # upstream computes stats of scheduled joins
             step = self.spark(StatsSummary, join, "joins", "stats-summary")
@@ -280,6 +287,7 @@ class Planner:
         # backend rejects fails the run before hours of Spark, and submission waits for both.
         thrift = join.thrift()
         backend = join.transform_backend
+        assert backend is not None  # a join with model transforms has models, so a transform backend
         register_ids = []
         for model in join.models:
             tid = f"register_model.{safe_task_id(model.name)}"
@@ -371,7 +379,8 @@ class Planner:
 
     def group_by(self, gb: GroupByConf) -> list[PlannedDag]:
         owner = _owner(self.repo, gb.metadata)
-        parent = self.repo.joins[gb.join_sources[0].join.name] if gb.join_sources else None
+        parents = [s.join.name for s in gb.join_sources if s.join is not None]
+        parent = self.repo.joins[parents[0]] if parents else None
         deps = list(gb.metadata.dependencies)
         if parent is not None and parent.output_table not in _tables(deps):
             # A chained GroupBy keeps its own dependencies; its parent's output is waited for in any case.
@@ -394,10 +403,12 @@ class Planner:
         dags: list[PlannedDag] = []
         if gb.metadata.online:
             dags += self.guarded(gb, lambda: batch(pm.GROUP_BY_UPLOAD, GroupByUpload, "upload",
-                                                   pm.GROUP_BY_UPLOAD_TASK, gb.upload_table, "writes the serving snapshot to"))
+                                                   pm.GROUP_BY_UPLOAD_TASK, gb.upload_table,
+                                                   "writes the serving snapshot to"))
         if gb.backfill_start_date:
             dags += self.guarded(gb, lambda: batch(pm.GROUP_BY_BACKFILL, GroupByBackfill, "backfill",
-                                                   pm.GROUP_BY_BACKFILL_TASK, gb.output_table, "writes daily values to"))
+                                                   pm.GROUP_BY_BACKFILL_TASK, gb.output_table,
+                                                   "writes daily values to"))
         if gb.streaming:
             # Only the streaming job reads the online settings: a bad one costs this DAG alone.
             dags += self.guarded(gb, lambda: self.dag(
@@ -461,20 +472,20 @@ class Planner:
         dags: list[PlannedDag] = []
         by_team: dict[str, list[JoinConf]] = {}
         for join in sorted(repo.joins.values(), key=lambda j: j.name):
-            planned = self.guarded(join, lambda: self.join_backfill(join))
+            planned = self.guarded(join, partial(self.join_backfill, join))
             dags.extend(planned)
             if planned:
                 by_team.setdefault(join.team, []).append(join)
             if join.metadata.check_consistency:
-                dags.extend(self.guarded(join, lambda: self.consistency(join)))
+                dags.extend(self.guarded(join, partial(self.consistency, join)))
             if join.metadata.sample_percent > 0:
-                dags.extend(self.guarded(join, lambda: self.log_flattening(join)))
+                dags.extend(self.guarded(join, partial(self.log_flattening, join)))
         for team in sorted(by_team):
-            dags.extend(self.guarded(_TeamFile(team), lambda: self.metadata_upload(team, by_team[team])))
+            dags.extend(self.guarded(_TeamFile(team), partial(self.metadata_upload, team, by_team[team])))
         for gb in sorted(repo.group_bys.values(), key=lambda g: g.name):
             dags.extend(self.group_by(gb))
         for sq in sorted(repo.staging_queries.values(), key=lambda s: s.name):
-            dags.extend(self.guarded(sq, lambda: self.staging_query(sq)))
+            dags.extend(self.guarded(sq, partial(self.staging_query, sq)))
         errors = sorted(self.errors, key=lambda e: (e.path, e.field))
         if errors:
             dags.append(self.config_errors(errors))

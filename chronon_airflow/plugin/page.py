@@ -44,11 +44,10 @@ async def require_reader(request: Request) -> None:
     Airflow's security module is imported here, not at module import, so workers that load the
     plugin for its macros never import the API server's auth stack.
     """
-    from fastapi.security import HTTPAuthorizationCredentials
-
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
     from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security import HTTPAuthorizationCredentials
 
     bearer = None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

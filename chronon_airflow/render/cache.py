@@ -64,9 +64,10 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, MutableMapping
+from typing import Any
 
 from chronon_airflow import settings
 
@@ -183,9 +184,9 @@ def airflow_fingerprint() -> str:
     for name, value in os.environ.items():
         if name.startswith("AIRFLOW__"):
             head, _, key = name[len("AIRFLOW__"):].partition("__")
-            section = prefixes.get(f"AIRFLOW__{head}__")
-            if section and key:
-                values[(section, key.lower())] = value  # the environment wins, as in Airflow
+            env_section = prefixes.get(f"AIRFLOW__{head}__")
+            if env_section and key:
+                values[(env_section, key.lower())] = value  # the environment wins, as in Airflow
     picked = sorted((k, v) for k, v in values.items()
                     if k not in skip and not k[1].endswith(("_cmd", "_secret")))
     return _hash([versions, picked])
@@ -349,6 +350,18 @@ class ShardCache:
     def enabled(self) -> bool:
         return self.folder is not None
 
+    @property
+    def _dir(self) -> Path:
+        """The environment's cache folder: only used when :attr:`enabled`."""
+        assert self.folder is not None
+        return self.folder
+
+    @property
+    def _base(self) -> Path:
+        """The cache root: set whenever :attr:`enabled` is."""
+        assert self.base is not None
+        return self.base
+
     def stamp(self, rel: str) -> tuple:
         return stamp(self.root / rel, self.content)
 
@@ -393,7 +406,9 @@ class ShardCache:
             return None
         try:
             index = self._read_index()
-            entry = index["dags"].get(dag_id) if index else None
+            if not index:
+                return None
+            entry = index["dags"].get(dag_id)
             if entry is None:
                 return None
             digest, inputs = entry
@@ -402,7 +417,7 @@ class ShardCache:
                     return None
             elif any(self.stamp(rel) != st for rel, st in inputs):
                 return None
-            planned = self._read(self.folder / "plans" / f"{digest}.pickle")
+            planned = self._read(self._dir / "plans" / f"{digest}.pickle")
             return (planned, index["root"]) if planned is not None and getattr(planned, "dag_id", None) == dag_id \
                 else None
         except Exception:
@@ -433,7 +448,7 @@ class ShardCache:
                 return None
             dags: dict = {}
             for name in state["chunks"].values():
-                chunk = self._read(self.folder / "dags" / name)
+                chunk = self._read(self._dir / "dags" / name)
                 if not isinstance(chunk, dict):
                     return None
                 dags.update((dag_id, dag) for dag_id, (_digest, dag) in chunk.items())
@@ -446,9 +461,10 @@ class ShardCache:
         previous: dict = {}
         if self.enabled:
             try:
-                for path in (self.folder / "files").glob(f"{self.name}-*.pickle"):
+                for path in (self._dir / "files").glob(f"{self.name}-*.pickle"):
                     chunk = self._read(path)
-                    if isinstance(chunk, dict) and chunk.get("format") == FORMAT and isinstance(chunk.get("files"), dict):
+                    if (isinstance(chunk, dict) and chunk.get("format") == FORMAT
+                            and isinstance(chunk.get("files"), dict)):
                         previous.update((rel, entry) for rel, entry in chunk["files"].items()
                                         if isinstance(entry, tuple) and len(entry) == 2)
             except Exception:
@@ -485,13 +501,13 @@ class ShardCache:
         if not self.enabled:
             return
         try:
-            if not all(_mkdir(p) for p in (self.base, self.folder, self.folder / "plans", self.folder / "files")):
+            if not all(_mkdir(p) for p in (self._base, self._dir, self._dir / "plans", self._dir / "files")):
                 return
-            _touch(self.folder)
+            _touch(self._dir)
             for d in plan.dags:
                 digest, data = hashes.get(d.dag_id, (None, None))
                 if digest is not None and data is not None:
-                    path = self.folder / "plans" / f"{digest}.pickle"
+                    path = self._dir / "plans" / f"{digest}.pickle"
                     if not path.exists():
                         _write(path, data)
             index = {"format": FORMAT, "root": plan.root, "closure": plan.closure,
@@ -502,7 +518,7 @@ class ShardCache:
             self.previous_index = index
             self._store_files(parsed)
             self._prune_plans(index)
-            _prune_envs(self.base, self.folder)
+            _prune_envs(self._base, self._dir)
         except Exception:
             return
 
@@ -514,7 +530,7 @@ class ShardCache:
         old: dict[str, dict] = {}
         for rel, entry in parsed.previous.items():
             old.setdefault(_group(rel), {})[rel] = entry
-        folder = self.folder / "files"
+        folder = self._dir / "files"
         for group in set(new) | set(old):
             path = folder / f"{self.name}-{_hash(group)[:16]}.pickle"
             entries = new.get(group)
@@ -547,7 +563,7 @@ class ShardCache:
         usable = self.enabled and render_fp is not None and bool(hashes) \
             and all(h[0] is not None for h in hashes.values())
         try:
-            usable = usable and all(_mkdir(p) for p in (self.base, self.folder, self.folder / "dags"))
+            usable = usable and all(_mkdir(p) for p in (self._base, self._dir, self._dir / "dags"))
             state = self.previous_state
             previous = state["chunks"] if usable and isinstance(state, dict) and state.get("render") == render_fp \
                 and isinstance(state.get("chunks"), dict) else {}
@@ -569,14 +585,14 @@ class ShardCache:
                 chunk = {dag_id: (digest, fresh[dag_id]) for dag_id, digest in content}
             chunks[team] = name
             dags.update((dag_id, dag) for dag_id, (_digest, dag) in chunk.items())
-        if usable:
+        if usable and render_fp is not None:  # usable: render_fp is set
             self._store_state(plan, render_fp, chunks)
         return dags
 
     def _chunk(self, name: str, previous: str | None, members: list, content: list, render: Any) -> dict | None:
         """One team's chunk ``name``: read, or made from the previous chunk of that team and
         ``render`` and written; ``None`` if it cannot be written (the caller renders it all)."""
-        path = self.folder / "dags" / name
+        path = self._dir / "dags" / name
         chunk = self._read(path)
         if isinstance(chunk, dict) and list(chunk) == [c[0] for c in content] \
                 and all(isinstance(v, tuple) and len(v) == 2 for v in chunk.values()):
@@ -585,7 +601,7 @@ class ShardCache:
             except OSError:
                 pass
             return chunk
-        old = self._read(self.folder / "dags" / previous) if isinstance(previous, str) else None
+        old = self._read(self._dir / "dags" / previous) if isinstance(previous, str) else None
         old = old if isinstance(old, dict) else {}
         reuse = {dag_id: entry[1] for dag_id, digest in content
                  if isinstance(entry := old.get(dag_id), tuple) and len(entry) == 2 and entry[0] == digest}
@@ -606,7 +622,7 @@ class ShardCache:
             _write(self._path("state"), dumps({"format": FORMAT, "key": key, "render": render_fp,
                                                "closure": plan.closure, "chunks": chunks, "history": history}))
             keep = {name for h in history for name in h.values()}
-            for p in (self.folder / "dags").glob(f"{self.name}-*.pickle"):
+            for p in (self._dir / "dags").glob(f"{self.name}-*.pickle"):
                 if p.name not in keep:
                     try:
                         p.unlink()
@@ -621,15 +637,15 @@ class ShardCache:
         """Plan entries no index of this environment names, once the folder holds about two
         generations (a task start reading an index just replaced may then miss one: it plans its
         shard, as without the cache)."""
-        folder = self.folder / "plans"
+        folder = self._dir / "plans"
         try:
             names = [p for p in folder.iterdir() if not p.name.startswith(".")]
         except OSError:
             return
         if len(names) < 2 * max(1, len(index["dags"])) * self.shards:
             return
-        keep = set()
-        for other in self.folder.glob("*.index"):
+        keep: set[str] = set()
+        for other in self._dir.glob("*.index"):
             data = index if other == self._path("index") else self._read(other)
             if isinstance(data, dict) and isinstance(data.get("dags"), dict):
                 keep.update(f"{digest}.pickle" for digest, _ in data["dags"].values())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import pendulum
 from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, Param
@@ -47,7 +48,8 @@ def range_params() -> dict[str, Param]:
 def _start_date(value: str | None) -> dt.datetime:
     if not value:
         return DEFAULT_START
-    return pendulum.datetime(*map(int, value.split("-")), tz="UTC")
+    year, month, day = map(int, value.split("-"))  # a validated YYYY-MM-DD
+    return pendulum.datetime(year, month, day, tz="UTC")
 
 
 def _schedule(planned: PlannedDag, timetables: dict[str, Any] | None = None) -> Any:
@@ -71,7 +73,8 @@ def _schedule(planned: PlannedDag, timetables: dict[str, Any] | None = None) -> 
         from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
 
         timetable = timetables[s] = CoreCronDataIntervalTimetable(s, timezone="UTC")
-        timetable.expression = timetable._expression  # as the SDK class has it (presets resolved)
+        # As the SDK class has it (presets resolved); the core class declares no such attribute.
+        timetable.expression = timetable._expression  # type: ignore[attr-defined]
     return timetable
 
 
@@ -117,7 +120,7 @@ class _Renderer:
         # DAG() reads these from Airflow's config for every DAG; read once, they mean the same.
         from airflow.configuration import conf
 
-        self.dag_defaults = {
+        self.dag_defaults: dict[str, Any] = {
             "max_active_tasks": conf.getint("core", "max_active_tasks_per_dag"),
             "max_consecutive_failed_dag_runs": conf.getint("core", "max_consecutive_failed_dag_runs_per_dag"),
             "disable_bundle_versioning": conf.getboolean("dag_processor", "disable_bundle_versioning"),
@@ -216,11 +219,11 @@ class _Renderer:
         table = landed[0].writes[0] if landed else (planned.writes[0] if planned.writes else "")
         return landing_deadline_alert(
             interval=interval, recipients=list(planned.owners), conf_name=planned.conf_name or planned.dag_id,
-            output_table=table, hours=self.runtime.landing_deadline.total_seconds() / 3600,
+            output_table=table, hours=interval.total_seconds() / 3600,  # interval: the landing deadline
             smtp_conn_id=self.deployment.smtp_conn_id, from_email=self.deployment.email_from)
 
     def config_errors_doc(self, planned: PlannedDag) -> str:
-        errors = [e for t in planned.tasks for e in t.spec.errors]
+        errors = [e for t in planned.tasks for e in cast(pm.ReportConfigErrors, t.spec).errors]
         doc = ["## Chronon config errors", "",
                f"{len(errors)} problems in `{_md(self.root)}`. Every other config still has its DAGs. "
                "Fix the files (`chronon-airflow validate` shows the same list); this DAG disappears when "
@@ -239,10 +242,11 @@ class _Renderer:
     def wait(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.sensors.partition import ChrononPartitionSensor
 
-        p = t.spec.partition
+        p = cast(pm.WaitForPartition, t.spec).partition
         return ChrononPartitionSensor(
-            task_id=t.task_id, **self.common(t), table=p.table, partition_column=p.column, subpartitions=dict(p.subpartitions),
-            lag_days=p.lag, window_start=p.start, window_end=p.end, start_ds=START_DS, end_ds=END_DS,
+            task_id=t.task_id, **self.common(t), table=p.table, partition_column=p.column,
+            subpartitions=dict(p.subpartitions), lag_days=p.lag, window_start=p.start, window_end=p.end,
+            start_ds=START_DS, end_ds=END_DS,
             catalog=self.deployment.catalog, poke_interval=self.deployment.sensor_poke_interval,
             timeout=self.deployment.sensor_timeout)
 
@@ -251,32 +255,38 @@ class _Renderer:
 
         # A DAG without a range (the team's metadata upload) has a job without dates: nothing to template.
         start, end = (START_DS, END_DS) if planned.takes_range else (None, None)
-        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, start_ds=start, end_ds=end,
-                                          conn_id=self.deployment.spark_conn_id,
-                                          outlets=[table_asset(table) for table in t.spec.updates])
+        spec = cast(pm.SparkStep, t.spec)
+        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=spec.job, start_ds=start,
+                                          end_ds=end, conn_id=self.deployment.spark_conn_id,
+                                          outlets=[table_asset(table) for table in spec.updates])
 
     def streaming(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.streaming_keeper import ChrononStreamingKeeperOperator
 
-        return ChrononStreamingKeeperOperator(task_id=t.task_id, **self.common(t), job=t.spec.job, conn_id=self.deployment.spark_conn_id)
+        return ChrononStreamingKeeperOperator(task_id=t.task_id, **self.common(t),
+                                              job=cast(pm.GroupByStreaming, t.spec).job,
+                                              conn_id=self.deployment.spark_conn_id)
 
     def register_model(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelOperator
 
-        return RegisterModelOperator(task_id=t.task_id, **self.common(t), model=t.spec.model)
+        spec = cast(pm.RegisterModel, t.spec)
+        return RegisterModelOperator(task_id=t.task_id, **self.common(t), model=spec.model)
 
     def register_model_transform(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelTransformOperator
 
-        return RegisterModelTransformOperator(task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend)
+        spec = cast(pm.RegisterModelTransform, t.spec)
+        return RegisterModelTransformOperator(task_id=t.task_id, **self.common(t), join=spec.join, backend=spec.backend)
 
     def wait_for_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         # Submit and wait in one deferrable task: its retry submits again (see the operator).
         from chronon_airflow.operators.model_backend import ModelBatchInferenceOperator
 
+        spec = cast(pm.WaitForBatchInference, t.spec)
         return ModelBatchInferenceOperator(
-            task_id=t.task_id, **self.common(t), join=t.spec.join, backend=t.spec.backend,
-            start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(t.spec.output_table)],
+            task_id=t.task_id, **self.common(t), join=spec.join, backend=spec.backend,
+            start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(spec.output_table)],
             poll_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
 
     def check_range(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
@@ -291,13 +301,16 @@ class _Renderer:
         from chronon_airflow.operators.metadata_upload import RegisterTeamModelTransformsOperator
 
         return RegisterTeamModelTransformsOperator(task_id=t.task_id, **self.common(t), repo_root=self.root,
-                                                   join_paths=list(t.spec.join_paths),
+                                                   join_paths=list(cast(pm.RegisterTeamModelTransforms,
+                                                                        t.spec).join_paths),
                                                    team_emails=list(planned.owners), retries=0)
 
     def config_error(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.config_errors import ConfigErrorOperator
 
-        return ConfigErrorOperator(task_id=t.task_id, **self.common(t), errors=[e.to_dict() for e in t.spec.errors], retries=0)
+        spec = cast(pm.ReportConfigErrors, t.spec)
+        return ConfigErrorOperator(task_id=t.task_id, **self.common(t), errors=[e.to_dict() for e in spec.errors],
+                                   retries=0)
 
 
 class SkipTask:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from chronon_airflow import settings as chronon_settings
 from chronon_airflow.exceptions import InvalidConfig

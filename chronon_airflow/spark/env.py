@@ -22,7 +22,8 @@ the worker's environment must not silently change what a reviewed plan says will
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 PRODUCTION = "production"
 

@@ -21,9 +21,10 @@ import functools
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from chronon_airflow import naming
 from chronon_airflow.exceptions import InvalidConfig
@@ -47,8 +48,8 @@ def local_driver_path() -> str:
 
     spec = importlib.util.find_spec(LOCAL_ENGINE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise InvalidConfig("[chronon] engine", "[chronon] engine = local needs the local engine: pip install 'chronon-airflow[engine]' "
-                               "(or set [chronon] engine = jar)")
+        raise InvalidConfig("[chronon] engine", "[chronon] engine = local needs the local engine: "
+                                                "pip install 'chronon-airflow[engine]' (or set [chronon] engine = jar)")
     return str(Path(list(spec.submodule_search_locations)[0]) / "driver.py")
 ENGINES = ("jar", "local")
 
@@ -103,7 +104,7 @@ LOCAL_CONF = {
 
 def validate_name(value: Any, field_name: str, pattern: re.Pattern = _NAME) -> str:
     if not isinstance(value, str) or not pattern.match(value) or value.startswith("-"):
-        raise InvalidConfig(field_name, 
+        raise InvalidConfig(field_name,
             f"{field_name} = {value!r} is not allowed: it must match {pattern.pattern} and not start with '-'"
         )
     return value
@@ -170,7 +171,7 @@ class SparkJob:
     # put first on PATH at execute time); None for the local engine, which uses the venv's own.
     spark_submit_path: str | None = None
 
-    def with_dates(self, start_ds: str | None, end_ds: str | None) -> "SparkJob":
+    def with_dates(self, start_ds: str | None, end_ds: str | None) -> SparkJob:
         """The job with the date placeholders replaced (whole argv elements only). A given date is
         checked even when this subcommand takes no such argument: a bad one is a bad run."""
         if start_ds is not None:
@@ -290,7 +291,7 @@ def build_spark_job(
         # The local driver parses the options it knows (e.g. --step-days) and refuses others
         # when it runs, naming them.
         args += additional
-        job_conf = dict(LOCAL_CONF)
+        job_conf: dict[str, str] = dict(LOCAL_CONF)
         job_conf["spark.chronon.partition.column"] = resolved.get("PARTITION_COLUMN", "ds")
         job_conf["spark.chronon.partition.format"] = resolved.get("PARTITION_FORMAT", "yyyy-MM-dd")
         return SparkJob(
@@ -305,7 +306,7 @@ def build_spark_job(
     jar = chronon_jar
     if not jar:
         raise InvalidConfig(
-            "[chronon] chronon_jar", 
+            "[chronon] chronon_jar",
             "engine 'jar' needs the Chronon driver jar: set [chronon] chronon_jar "
             "(AIRFLOW__CHRONON__CHRONON_JAR), optionally with a {version} placeholder"
         )
@@ -325,11 +326,12 @@ def build_spark_job(
         try:
             args += shlex.split(resolved.get("CHRONON_ONLINE_ARGS", ""))
         except ValueError as e:
-            raise InvalidConfig("env CHRONON_ONLINE_ARGS", f"env CHRONON_ONLINE_ARGS cannot be split into arguments: {e}") from None
+            raise InvalidConfig("env CHRONON_ONLINE_ARGS",
+                                f"env CHRONON_ONLINE_ARGS cannot be split into arguments: {e}") from None
     args += additional
 
     # Mapping of upstream scripts/spark_submit.sh.
-    job_conf: dict[str, str] = {}
+    job_conf = {}
     parallelism = _int_env(resolved, "PARALLELISM")
     if parallelism is not None:
         job_conf["spark.sql.shuffle.partitions"] = str(parallelism)
@@ -384,7 +386,7 @@ def job_warnings(job: SparkJob) -> list[tuple[str, str]]:
     """``(field, message)`` for values this job uses that cannot work as they are: upstream's
     teams.json ships placeholders (``[TODO]``, ``[ONLINE-TODO]``) that a team fills in later. The
     job is still planned (the value is harmless on a command line); its task fails until fixed."""
-    out = []
+    out: list[tuple[str, str]] = []
     if job.engine != "jar":
         return out
     if job.spark_submit_path and _PLACEHOLDER.search(job.spark_submit_path):
@@ -417,7 +419,7 @@ class SparkConnection:
     @classmethod
     def from_airflow(
         cls, conn_type: str, host: str | None, port: int | None = None, extra: Mapping[str, Any] | None = None
-    ) -> "SparkConnection":
+    ) -> SparkConnection:
         """Same derivation as ``SparkSubmitHook._resolve_connection`` (provider 6.3)."""
         extra = dict(extra or {})
         if conn_type == "spark" and host and ("://" in host or not port):

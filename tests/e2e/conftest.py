@@ -5,7 +5,6 @@ pytest.register_assert_rewrite("tests.support.live_stack")
 
 from tests.support.live_stack import live_stack  # noqa: E402,F401  (the module-scoped fixture)
 
-
 # Fixtures that start real Airflow processes. A test using one must carry the e2e marker, so that
 # `pytest -m "not e2e"` never starts a stack: collection fails naming any test that does not.
 STACK_FIXTURES = {"live_stack", "dist"}

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_stack import ARTIFACTS, BROKEN_PATH, BROWSER_DS, CONFIG_ERRORS_DAG, OK_JOIN  # noqa: E402
-
 from chronon_demo.run import join_dag_id  # noqa: E402
+from tests.support.live_stack import ARTIFACTS, BROKEN_PATH, BROWSER_DS, CONFIG_ERRORS_DAG, OK_JOIN  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.timeout(600)]
 

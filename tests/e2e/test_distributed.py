@@ -38,7 +38,6 @@ from chronon_demo.run import (
     start_stack,
     wait_for_asset_triggered_run,
 )
-
 from tests.support.distributed import (
     admin_job_total,
     assert_output_matches_raw,
@@ -184,7 +183,8 @@ def test_join_and_chained_upload_run_on_the_team_queue(dist):
         assert (DEFAULT_UPLOAD, "default_queue", upload["task_id"], 1) in workloads(stack, default_worker)
 
     # Both Spark jobs ran on the standalone cluster, through the chronon_spark connection.
-    for dag_id, run_id, task_id in ((team.dag_id, "team_queue", "raw_join"), (gb, run["dag_run_id"], "group_by_upload")):
+    for dag_id, run_id, task_id in ((team.dag_id, "team_queue", "raw_join"),
+                                    (gb, run["dag_run_id"], "group_by_upload")):
         log = task_log(stack, dag_id, run_id, task_id, 1)
         assert f"--master {spark_master_url(stack.state)}" in log, (dag_id, task_id)
         assert "Connected to Spark cluster with app ID" in log, (dag_id, task_id)
@@ -294,7 +294,8 @@ def test_spark_worker_lost_during_the_raw_join_is_recovered(dist):
     raw = _tis(dist, join.dag_id, "spark_worker_kill")["raw_join"]
     log = task_log(stack, join.dag_id, "spark_worker_kill", "raw_join", 1)
     recovered_by_spark = raw["try_number"] == 1
-    print(f"recovered by {'Spark (lost tasks re-run on the other executor)' if recovered_by_spark else 'the task retry'}")
+    how = "Spark (lost tasks re-run on the other executor)" if recovered_by_spark else "the task retry"
+    print(f"recovered by {how}")
     if recovered_by_spark:
         assert "Lost executor" in log, "Spark did not notice the lost executor"
     _assert_one_batch_job_and_partitions(dist, DEFAULT_JOIN, SPARK_KILL_DS, jobs_before)

@@ -25,11 +25,12 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pandas as pd
+import psutil
 import pytest
 
 from chronon_airflow import warehouse as wh
+from chronon_airflow.partitions import ds_range
 from chronon_demo.mail import read_messages
 from chronon_demo.run import (
     Follower,
@@ -40,10 +41,7 @@ from chronon_demo.run import (
 )
 from chronon_demo.stack import MARKER, Stack, StackConfig
 from chronon_demo.summary import model_output_columns, read_partitions
-from chronon_airflow.partitions import ds_range
-
 from tests.support.distributed import backend_jobs, non_loopback_listeners, wait_until
-from tests.support.paths import PROJECT_ROOT  # noqa: E402
 from tests.support.live_stack import (  # noqa: E402
     BACKFILL_DAYS,
     CONFIG_ERRORS_DAG,
@@ -56,6 +54,7 @@ from tests.support.live_stack import (  # noqa: E402
     RETRY_DS,
     TASK_MODULES_DAG,
 )
+from tests.support.paths import PROJECT_ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(900)]
 e2e_mark = pytest.mark.e2e
@@ -501,7 +500,8 @@ def test_demo_environment_agrees_with_docker_compose(tmp_path):
     for key in ("AIRFLOW__CHRONON__ENGINE", "AIRFLOW__CHRONON__CATALOG", "AIRFLOW__CHRONON__SPARK_CONN_ID",
                 "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__CORE__LAZY_LOAD_PLUGINS"):
         assert str(native[key]).lower() == str(env[key]).lower(), key
-    for key in ("AIRFLOW__CHRONON__REPO_PATH", "AIRFLOW__CHRONON__WAREHOUSE", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"):
+    for key in ("AIRFLOW__CHRONON__REPO_PATH", "AIRFLOW__CHRONON__WAREHOUSE",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"):
         assert key in env and key in native, key
     # Both serve the execution API on the API server's own port.
     assert native["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == \

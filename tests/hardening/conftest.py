@@ -5,16 +5,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from tests.support.paths import PROJECT_ROOT
+
 from .corpus import PWNED_FILES, Case, build_corpus_repo
 
-from tests.support.paths import PROJECT_ROOT
 CLI = str(Path(sys.executable).parent / "chronon-airflow")
 
 

@@ -15,11 +15,12 @@ import copy
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from tests.support.paths import CONFIGS, PROJECT_ROOT
+from tests.support.paths import CONFIGS
+
 QR = "production/joins/search/query_relevance.v1"
 QES = "production/group_bys/search/query_embedding_stats.v1"
 ITEM_CLICKS = "production/group_bys/search/item_clicks.v1"
@@ -221,7 +222,8 @@ def cases() -> list[Case]:
                     "modelTransforms.transforms[0].model.inferenceSpec.modelBackend", "is required"),
         _error_case("params_wrong_type", "a modelBackendParams value that is a number",
                     _mutated("params_wrong_type",
-                             lambda j: _model(j)["inferenceSpec"]["modelBackendParams"].__setitem__("model_version", 3)),
+                             lambda j: _model(j)["inferenceSpec"]["modelBackendParams"].__setitem__(
+                                 "model_version", 3)),
                     "modelTransforms.transforms[0].model.inferenceSpec.modelBackendParams.model_version",
                     "expected a string"),
         _error_case("duplicate_model", "the same model twice in one join",
@@ -229,10 +231,12 @@ def cases() -> list[Case]:
                         copy.deepcopy(j["modelTransforms"]["transforms"][0]))),
                     "modelTransforms.transforms[1].model.metaData.name", "appears twice"),
         _error_case("left_join_source", "a join whose left side is a JoinSource",
-                    _mutated("left_join_source", lambda j: j.__setitem__("left", {"joinSource": {"join": base_join("x")}})),
+                    _mutated("left_join_source",
+                             lambda j: j.__setitem__("left", {"joinSource": {"join": base_join("x")}})),
                     "left", "must be events or entities"),
         _error_case("bad_prefix", "a transform prefix that is not an identifier",
-                    _mutated("bad_prefix", lambda j: j["modelTransforms"]["transforms"][0].__setitem__("prefix", "qe-1")),
+                    _mutated("bad_prefix",
+                             lambda j: j["modelTransforms"]["transforms"][0].__setitem__("prefix", "qe-1")),
                     "modelTransforms.transforms[0].prefix", "not a valid prefix"),
         _error_case("unknown_operation", "an aggregation operation that does not exist",
                     _mutated("unknown_operation", lambda g: g["aggregations"][0].__setitem__("operation", 99), base_gb),
@@ -247,7 +251,8 @@ def cases() -> list[Case]:
                         "modelBackend", f"reference; touch {PWNED_FILES[2]}")),
                     "modelTransforms.transforms[0].model.inferenceSpec.modelBackend", "not a valid model backend name"),
         _error_case("backend_too_long", "a 150-character backend name (Airflow caps tags at 100)",
-                    _mutated("backend_too_long", lambda j: _model(j)["inferenceSpec"].__setitem__("modelBackend", "b" * 150)),
+                    _mutated("backend_too_long",
+                             lambda j: _model(j)["inferenceSpec"].__setitem__("modelBackend", "b" * 150)),
                     "modelTransforms.transforms[0].model.inferenceSpec.modelBackend", "not a valid model backend name"),
         _error_case("unknown_transform_backend", "customJson.model_transform_backend names no model's backend",
                     _mutated("unknown_transform_backend", lambda j: j["metaData"].__setitem__(
@@ -263,7 +268,8 @@ def cases() -> list[Case]:
         _error_case("name_jinja", "a name with Jinja", _mutated("name_jinja", _set_name(f"search.{JINJA}.v1")),
                     "metaData.name", "not a valid name"),
         _error_case("name_path_traversal", "a name ../../etc/passwd",
-                    _mutated("name_path_traversal", _set_name("../../etc/passwd")), "metaData.name", "not a valid name"),
+                    _mutated("name_path_traversal", _set_name("../../etc/passwd")), "metaData.name",
+                    "not a valid name"),
         _error_case("name_dotdot", "the name ..", _mutated("name_dotdot", _set_name("..")), "metaData.name",
                     "not a valid name"),
         _error_case("name_option", "a name that reads as a command-line option",
@@ -288,10 +294,12 @@ def cases() -> list[Case]:
                                                                                   f"@daily; touch {PWNED_FILES[2]}")),
                     "metaData.offlineSchedule", "not a cron expression"),
         _error_case("schedule_bad_cron", "an out-of-range cron expression (Airflow would reject the DAG file)",
-                    _mutated("schedule_bad_cron", lambda j: j["metaData"].__setitem__("offlineSchedule", "99 99 99 99 99")),
+                    _mutated("schedule_bad_cron",
+                             lambda j: j["metaData"].__setitem__("offlineSchedule", "99 99 99 99 99")),
                     "metaData.offlineSchedule", "not a cron expression"),
         _error_case("schedule_unknown_preset", "an @preset Airflow does not know",
-                    _mutated("schedule_unknown_preset", lambda j: j["metaData"].__setitem__("offlineSchedule", "@sometimes")),
+                    _mutated("schedule_unknown_preset",
+                             lambda j: j["metaData"].__setitem__("offlineSchedule", "@sometimes")),
                     "metaData.offlineSchedule", "not a cron expression"),
         _error_case("date_far_future", "a dependency start in year 9999",
                     _mutated("date_far_future", lambda j: _dep(j, start="9999-12-31")),

@@ -13,6 +13,13 @@ import time
 
 import httpx
 import pytest
+
+from chronon_airflow import naming, warehouse
+from chronon_airflow.backend.http import HttpModelBackend
+from chronon_airflow.backend.idempotency import idempotency_key
+from chronon_airflow.backend.interface import BackendError
+from chronon_reference_backend.jobs import date_range
+from chronon_reference_backend.store import Store
 from tests.support.backend import (
     CONN_ENV,
     first_event,
@@ -25,13 +32,6 @@ from tests.support.backend import (
     write_pre_mt,
 )
 from tests.support.net import free_port
-
-from chronon_airflow import naming, warehouse
-from chronon_airflow.backend.http import HttpModelBackend
-from chronon_airflow.backend.idempotency import idempotency_key
-from chronon_airflow.backend.interface import BackendError
-from chronon_reference_backend.jobs import date_range
-from chronon_reference_backend.store import Store
 
 QR = "search/query_relevance.v1"
 JOIN = load_join(QR)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.backend import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
-from tests.support.net import free_port
 
 from chronon_airflow.render.dags import END_DS, START_DS
+from tests.support.backend import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
+from tests.support.net import free_port
 
 from .corpus import JINJA, JINJA_RENDERED, PWNED_FILES, SECRETS
 
@@ -42,8 +42,8 @@ def test_templated_fields_of_every_generated_task_are_only_dates_and_job_ids(cor
 def test_spark_argv_is_a_list_of_plain_elements(corpus):
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
-    from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
     from chronon_airflow.exceptions import InvalidRange
+    from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
     from chronon_airflow.spark.job import spark_submit_argv
 
     tasks = [t for d in corpus.bag.dags.values() for t in d.tasks if isinstance(t, ChrononSparkSubmitOperator)]
@@ -72,7 +72,7 @@ def test_config_strings_reach_the_backend_verbatim_not_rendered(corpus):
     for task_id in ("register_model.query_encoder", "register_model_transform", "wait_for_batch_inference"):
         task = dag.get_task(task_id)
         task.render_template_fields(context, jinja_env=dag.get_template_env())
-        held = json.dumps(getattr(task, "join", None) or getattr(task, "model"))
+        held = json.dumps(getattr(task, "join", None) or task.model)
         assert JINJA in held and JINJA_RENDERED not in held
     submit = dag.get_task("wait_for_batch_inference")
     assert (submit.start_ds, submit.end_ds) == ("2024-01-01", "2024-01-03")  # the rendering did happen

@@ -7,6 +7,10 @@ import json
 import time
 
 import pytest
+
+from chronon_airflow import naming, warehouse
+from chronon_airflow.backend.http import HttpModelBackend
+from chronon_airflow.backend.idempotency import idempotency_key
 from tests.support.backend import (
     CONN_ENV,
     first_event,
@@ -18,10 +22,6 @@ from tests.support.backend import (
     write_pre_mt,
 )
 from tests.support.net import free_port
-
-from chronon_airflow import naming, warehouse
-from chronon_airflow.backend.http import HttpModelBackend
-from chronon_airflow.backend.idempotency import idempotency_key
 
 QR = "search/query_relevance.v1"
 
@@ -219,7 +219,8 @@ def test_dag_test_register_submit_wait(backend, connection, airflow_db, capfd):
 
     with create_session() as session:
         xcoms = {(x.task_id, x.key): x.value for x in
-                 session.query(XComModel).filter(XComModel.dag_id == "backend_dag_test", XComModel.run_id == run.run_id)}
+                 session.query(XComModel).filter(XComModel.dag_id == "backend_dag_test",
+                                                 XComModel.run_id == run.run_id)}
     job_id = str(xcoms[("submit", "return_value")]).strip('"')
     assert job_id.startswith("job-")
     assert str(xcoms[("submit", "job_id")]).strip('"') == job_id

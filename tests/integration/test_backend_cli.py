@@ -5,10 +5,10 @@ import json
 import shutil
 
 import pytest
-from tests.support.backend import CONFIGS, start_backend
-from tests.support.net import free_port
 
 from chronon_airflow import cli
+from tests.support.backend import CONFIGS, start_backend
+from tests.support.net import free_port
 
 
 def run(argv: list[str]) -> int:

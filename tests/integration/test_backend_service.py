@@ -8,6 +8,12 @@ import time
 import httpx
 import pandas as pd
 import pytest
+
+from chronon_airflow import naming, warehouse
+from chronon_airflow.backend.http import HttpModelBackend
+from chronon_airflow.backend.idempotency import idempotency_key
+from chronon_airflow.backend.interface import BackendConflictError, BackendError, BackendNotFoundError
+from chronon_reference_backend.server import OPENAPI_PATH
 from tests.support.backend import (
     load_join,
     query_relevance_rows,
@@ -17,12 +23,6 @@ from tests.support.backend import (
     write_pre_mt,
 )
 from tests.support.net import free_port
-
-from chronon_airflow import naming, warehouse
-from chronon_airflow.backend.http import HttpModelBackend
-from chronon_airflow.backend.idempotency import idempotency_key
-from chronon_airflow.backend.interface import BackendConflictError, BackendError, BackendNotFoundError
-from chronon_reference_backend.server import OPENAPI_PATH
 
 QR = "search/query_relevance.v1"
 TF = "risk/txn_fraud.v1"

@@ -8,11 +8,18 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 import pytest
-from tests.support.backend import CONN_ENV, first_event, load_join, query_relevance_rows, register_join, start_backend, \
-    write_pre_mt
-from tests.support.net import free_port
 
 from chronon_airflow.backend.http import HttpModelBackend
+from tests.support.backend import (
+    CONN_ENV,
+    first_event,
+    load_join,
+    query_relevance_rows,
+    register_join,
+    start_backend,
+    write_pre_mt,
+)
+from tests.support.net import free_port
 
 QR = "search/query_relevance.v1"
 QR_NAME = "search.query_relevance.v1"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import math
 
-from chronon_bench import generator
-from chronon_bench.harness import Scale, run
 from chronon_airflow.config import load_repo
 from chronon_airflow.plan import build_plan
+from chronon_bench import generator
+from chronon_bench.harness import Scale, run
 
 TINY = dict(joins=12, group_bys=7, teams=3)
 

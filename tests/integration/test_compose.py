@@ -16,15 +16,15 @@ import re
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
 from chronon_airflow import provider, settings
+from tests.support.paths import PROJECT_ROOT as ROOT
+from tests.support.paths import TEST_DATA
 
-from tests.support.paths import PROJECT_ROOT as ROOT, TEST_DATA
 COMPOSE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 SCHEMA = TEST_DATA / "compose_spec.json"
@@ -338,7 +338,6 @@ def test_connections_agree(raw, native):
 
 def test_queues_agree(services, native):
     from chronon_demo import topology
-
     from tests.support.paths import CONFIGS
 
     queues = topology.worker_queues(CONFIGS)

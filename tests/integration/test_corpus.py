@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import CORPUS, DAGS, writable_copy
-
 from chronon_airflow.config import load_repo
 from chronon_airflow.deployment import Deployment
 from chronon_airflow.plan import build_plan
+from tests.support.paths import CORPUS, DAGS, writable_copy
 
 CLI = str(Path(sys.executable).parent / "chronon-airflow")
 JAR = Deployment(engine="jar", chronon_jar="/opt/chronon.jar")

@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import threading
 from email.policy import default as default_policy
 from pathlib import Path
@@ -16,11 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from chronon_airflow import warehouse  # noqa: E402
 from tests.support.backend import CONN_ENV, start_backend  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.paths import PROJECT_ROOT  # noqa: E402
-
-from chronon_airflow import warehouse  # noqa: E402
 
 QR_DAG = "chronon.join_backfill.search.query_relevance.v1"
 UPLOAD_DAG = "chronon.group_by_upload.search.query_embedding_stats.v1"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from tests.support.backend import load_join, query_relevance_rows, register_join, start_backend, write_pre_mt
-from tests.support.net import free_port
 
 from chronon_airflow.backend.http import HttpModelBackend
 from chronon_airflow.backend.idempotency import idempotency_key
+from tests.support.backend import load_join, query_relevance_rows, register_join, start_backend, write_pre_mt
+from tests.support.net import free_port
 
 QR = "search/query_relevance.v1"
 QR_NAME = "search.query_relevance.v1"

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.paths import DAGS
-
 from chronon_airflow.deployment import Deployment, from_settings, resolve_deployment
 from chronon_airflow.spark.job import END_DS, START_DS, SparkConnection
+from tests.support.paths import DAGS
 
 YARN = {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "cluster", "queue": "chronon_batch"}}
 JOIN_DAG = "chronon.join_backfill.search.query_relevance.v1"

@@ -202,7 +202,8 @@ def test_derivations_keep_left_columns_and_drop_base_without_star(spark, wh):
     from chronon_local_engine import core
 
     deriv = [{"name": "double_sum", "expression": f"{col('v_sum_1d')} * 2"}]
-    df, _ = core.compute_join(spark, str(wh), events_join(deriv, [agg(SUM, (1, DAYS))]), "p", "2024-01-10", "2024-01-10")
+    df, _ = core.compute_join(spark, str(wh), events_join(deriv, [agg(SUM, (1, DAYS))]), "p",
+                              "2024-01-10", "2024-01-10")
     assert df.columns == ["user_id", "item_id", "ts", "double_sum", "ds"]
     assert rows_by(df, "user_id")["a"]["double_sum"] == 50  # 2 * 25
 
@@ -339,11 +340,13 @@ def test_cli_sample_data(tmp_path, capsys):
 
     # The real CLI: sample-data comes from the local engine's entry point.
     parser = cli.build_parser()
-    args = parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "2024-01-01", "--end", "2024-01-02"])
+    args = parser.parse_args(["sample-data", "--warehouse", str(tmp_path),
+                              "--start", "2024-01-01", "--end", "2024-01-02"])
     assert args.func(args) == 0
     assert "search_data.search_events" in capsys.readouterr().out
     assert warehouse.list_partitions(tmp_path, "payments.card_transactions") == ["2024-01-01", "2024-01-02"]
-    bad = parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "2024-01-03", "--end", "2024-01-02"])
+    bad = parser.parse_args(["sample-data", "--warehouse", str(tmp_path),
+                             "--start", "2024-01-03", "--end", "2024-01-02"])
     assert bad.func(bad) == 2
     with pytest.raises(SystemExit):
         parser.parse_args(["sample-data", "--warehouse", str(tmp_path), "--start", "01/02/2024", "--end", "2024-01-02"])
@@ -385,4 +388,4 @@ def test_configs_group_by_upload(spark, configs_repo, tmp_path):
                      for ds in ("2024-03-15",))  # startPartition is 2024-03-15: 03-14 is not read
     # End of 03-15: the 1d count is that day's transactions per user.
     expected = txns.groupby("user_id").txn_id.count().to_dict()
-    assert dict(zip(df.user_id, df.txn_id_count_1d)) == expected
+    assert dict(zip(df.user_id, df.txn_id_count_1d, strict=True)) == expected

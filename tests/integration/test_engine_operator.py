@@ -27,7 +27,8 @@ from chronon_airflow.spark import build_spark_job
 
 conf_path = {conf_path!r}
 teams = json.loads(open({teams!r}).read())
-job = build_spark_job(json.loads(open(conf_path).read()), conf_path, "backfill", teams, engine="local", env="production")
+job = build_spark_job(json.loads(open(conf_path).read()), conf_path, "backfill", teams, engine="local",
+                      env="production")
 
 with DAG("chronon_spark_dag_test", schedule=None, start_date=dt.datetime(2024, 1, 1), catchup=False) as dag:
     ChrononSparkSubmitOperator(task_id="raw_join", job=job, start_ds="{{{{ macros.ds_add(ds, -1) }}}}",

@@ -198,7 +198,8 @@ def test_setups_and_missing_ds(spark, wh, tmp_path, capsys):
     assert out == {"table": "search_features.search_sql_fn_v1", "partitions": ["2024-03-15"]}
     snap = read(wh, "search_data.items_snapshot", "2024-03-15")
     got = read(wh, out["table"], "2024-03-15")
-    assert dict(zip(got.item_id, got.price)) == pytest.approx(dict(zip(snap.item_id, snap.price_cents / 100.0)))
+    assert dict(zip(got.item_id, got.price, strict=True)) == pytest.approx(
+        dict(zip(snap.item_id, snap.price_cents / 100.0, strict=True)))
 
     # No ds in the output: a clear error, nothing written.
     no_ds = conf("no_ds.v1", query="SELECT item_id FROM search_data.items_snapshot "
@@ -226,7 +227,7 @@ def test_join_over_staging_query_output(spark, wh, enriched):
                        for ds in warehouse.list_partitions(wh, "search_data.item_clicks") if ds <= "2024-03-17")
     for r in got.itertuples():
         seen = clicks[(clicks.item_id == r.item_id) & (clicks.ts < r.ts) & (clicks.ts >= r.ts - DAY)]
-        value = getattr(r, "search_item_clicks_v1_click_id_count_1d")
+        value = r.search_item_clicks_v1_click_id_count_1d
         assert (None if pd.isna(value) else value) == (len(seen) or None), r.click_id
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.corpus.upstream_rules import upstream_schedule
-from tests.support.paths import CORPUS
-
 from chronon_airflow.deployment import Deployment
 from chronon_airflow.plan import load_plan
 from chronon_airflow.plan import model as pm
+from tests.corpus.upstream_rules import upstream_schedule
+from tests.support.paths import CORPUS
 
 JAR = Deployment(engine="jar", chronon_jar="/opt/chronon.jar")
 

@@ -176,7 +176,7 @@ def test_openlineage_is_imported_only_when_the_provider_asks():
     for path in package.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
 
-        def walk(node, in_function: bool, in_type_checking: bool):
+        def walk(node, in_function: bool, in_type_checking: bool, path=path):
             nonlocal lazy
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.Import, ast.ImportFrom)):

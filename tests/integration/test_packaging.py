@@ -16,10 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.specifiers import SpecifierSet
 
 from tests.support.paths import CONFIGS, DAGS, PLUGINS, PROJECT_ROOT
@@ -78,7 +78,8 @@ print(json.dumps({
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     res = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    assert res.returncode == 0, f"{' '.join(map(str, cmd))} exited {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}"
+    assert res.returncode == 0, \
+        f"{' '.join(map(str, cmd))} exited {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}"
     return res
 
 
@@ -127,7 +128,8 @@ def test_runtime_install_loads_the_dags(minor, wheel, tmp_path):
     _run([*pip, "install", "-q", str(wheel), "-c", str(CONSTRAINTS / f"airflow-{minor}.txt")], env=env)
     _run([*pip, "check"], env=env)
 
-    installed = {d["name"].lower(): d["version"] for d in json.loads(_run([*pip, "list", "--format", "json"], env=env).stdout)}
+    listed = json.loads(_run([*pip, "list", "--format", "json"], env=env).stdout)
+    installed = {d["name"].lower(): d["version"] for d in listed}
     assert installed["apache-airflow"].startswith(f"{minor}."), installed["apache-airflow"]
     assert "fastapi" in installed, "the plugin page needs FastAPI, which apache-airflow-core provides"
     assert not EXTRA_ONLY_DISTS & installed.keys(), sorted(EXTRA_ONLY_DISTS & installed.keys())

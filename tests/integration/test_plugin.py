@@ -18,8 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from chronon_airflow.plugin import macros, page
-
 from tests.support.paths import PLUGINS, PROJECT_ROOT
+
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 HOSTILE_TEAM = "<script>alert(1)</script>{{ 7*7 }}"
 HOSTILE_FILE = "<img src=x onerror=alert(2)>"
@@ -43,8 +43,8 @@ def test_ds_range_is_inclusive_and_crosses_months():
     assert macros.ds_count("2023-12-31", "2024-01-02") == 3
 
 
-@pytest.mark.parametrize("args", [("2024-01-05", "2024-01-04"), ("2024-1-5", "2024-01-06"), ("2024-02-30", "2024-03-01"),
-                                  ("2000-01-01", "2099-01-01")])
+@pytest.mark.parametrize("args", [("2024-01-05", "2024-01-04"), ("2024-1-5", "2024-01-06"),
+                                  ("2024-02-30", "2024-03-01"), ("2000-01-01", "2099-01-01")])
 def test_ds_range_rejects_bad_ranges(args):
     with pytest.raises(ValueError):
         macros.ds_range(*args)
@@ -56,7 +56,8 @@ def test_ds_add_and_partition_spec():
     assert macros.partition_spec("data.events", "2024-01-05") == "data.events/ds=2024-01-05"
     assert macros.partition_spec("data.events", "2024-01-05", "dt", "hr=00") == "data.events/dt=2024-01-05/hr=00"
     assert macros.partition_specs("a.b", "2024-01-01", "2024-01-02") == ["a.b/ds=2024-01-01", "a.b/ds=2024-01-02"]
-    for bad in [("data.events; drop", "2024-01-05"), ("data.events", "{{ ds }}"), ("data.events", "2024-01-05", "ds=x")]:
+    for bad in [("data.events; drop", "2024-01-05"), ("data.events", "{{ ds }}"),
+                ("data.events", "2024-01-05", "ds=x")]:
         with pytest.raises(ValueError):
             macros.partition_spec(*bad)
     with pytest.raises(ValueError):

@@ -82,7 +82,8 @@ def test_each_shard_plans_exactly_its_share_of_the_whole_plan(repo, which, shard
         for d in sp.dags:
             if d.kind == pm.CONFIG_ERRORS:
                 errors += [e for t in d.tasks for e in t.spec.errors]
-                assert d.dag_id == ("chronon.config_errors" if shards == 1 else f"chronon.config_errors.shard_{sp.shard}")
+                assert d.dag_id == ("chronon.config_errors" if shards == 1
+                                    else f"chronon.config_errors.shard_{sp.shard}")
                 assert all(path_shard(e.path, shards) == sp.shard for t in d.tasks for e in t.spec.errors)
                 continue
             assert d.dag_id not in got and shard_of(d.team, shards) == sp.shard

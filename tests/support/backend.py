@@ -13,8 +13,8 @@ import pandas as pd
 from chronon_airflow import naming, warehouse
 from chronon_reference_backend.process import BackendProcess
 from chronon_reference_backend.process import start_backend as start_backend_process
-
 from tests.support.paths import CONFIGS
+
 # Backend "reference"'s Airflow connection, by the documented env-var convention.
 CONN_ENV = "AIRFLOW_CONN_CHRONON_BACKEND_REFERENCE"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pandas as pd

@@ -22,7 +22,6 @@ from chronon_demo.client import AirflowClient
 from chronon_demo.mail import start_sink
 from chronon_demo.run import DATA_START, join_dag_id, join_tables, start_stack
 from chronon_demo.stack import Stack, StackConfig, free_port
-
 from tests.support.paths import ARTIFACTS, CONFIGS, DAGS, TEST_DATA
 
 OK_JOIN = "search.query_relevance.v1"  # runs end to end, chains its GroupBy upload

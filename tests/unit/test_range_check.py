@@ -117,9 +117,8 @@ def test_the_listener_never_raises():
 def test_a_manual_run_without_a_logical_date_fails_check_range_not_a_template():
     """A manual run without start_ds/end_ds and without a logical date: check_range names the fix;
     the range template sees Jinja's undefined for the missing variables, not a crash."""
-    from jinja2 import StrictUndefined
-
     from airflow.sdk.exceptions import AirflowFailException
+    from jinja2 import StrictUndefined
 
     with pytest.raises(AirflowFailException, match="trigger it with start_ds and end_ds"):
         _check({"params": {}, "dag_run": SimpleNamespace(run_type="manual")})

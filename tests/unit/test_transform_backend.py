@@ -18,7 +18,6 @@ import pytest
 from chronon_airflow import cli_backend
 from chronon_airflow.backend.interface import JobStatus, RegistrationResponse
 from chronon_airflow.links.model_backend import ModelBackendJobLink
-
 from tests.support.paths import CONFIGS
 
 JOIN = "risk.txn_fraud.v1"

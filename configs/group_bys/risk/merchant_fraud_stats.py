@@ -2,6 +2,7 @@
 from ai.chronon.api.ttypes import JoinSource, Source
 from ai.chronon.group_by import Aggregation, GroupBy, Operation, TimeUnit, Window
 from ai.chronon.query import Query, select
+
 from joins.risk import txn_fraud
 
 v1 = GroupBy(

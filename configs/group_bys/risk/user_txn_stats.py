@@ -1,5 +1,6 @@
 """Per-user spend and transaction counts."""
 from ai.chronon.group_by import Aggregation, GroupBy, Operation, TimeUnit, Window
+
 from sources.risk import transactions
 
 windows = [Window(1, TimeUnit.DAYS), Window(7, TimeUnit.DAYS), Window(30, TimeUnit.DAYS)]

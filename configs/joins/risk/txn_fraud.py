@@ -1,6 +1,7 @@
 """Card transactions joined with user spend stats, scored by a fraud model and a merchant embedder."""
 from ai.chronon.join import DataType, Join, JoinPart
 from ai.chronon.model import InferenceSpec, Model, ModelTransform, ModelTransforms
+
 from group_bys.risk import user_txn_stats
 from sources.risk import transactions
 

@@ -3,6 +3,7 @@ from ai.chronon.api.ttypes import EventSource, Source
 from ai.chronon.join import Join, JoinPart
 from ai.chronon.query import Query, select
 from ai.chronon.utils import get_staging_query_output_table_name
+
 from group_bys.search import item_clicks
 from staging_queries.search import click_events_enriched
 

@@ -5,13 +5,13 @@ import copy
 import json
 
 import pytest
-from tests.support.backend import load_join
 
 from chronon_airflow.backend import join_models
 from chronon_airflow.backend.http import parse_retry_after
 from chronon_airflow.backend.idempotency import idempotency_key
 from chronon_airflow.backend.redact import REDACTED, redact, redact_text, secret_values
 from chronon_airflow.exceptions import InvalidConfig
+from tests.support.backend import load_join
 
 
 def test_idempotency_key_is_deterministic_and_sensitive():

@@ -6,12 +6,12 @@ import contextlib
 import copy
 
 import pytest
-from tests.support.backend import load_join
 
 from chronon_airflow.backend import registration
 from chronon_airflow.backend.interface import RegistrationResponse
 from chronon_airflow.backend.redact import REDACTED
 from chronon_airflow.exceptions import BackendError
+from tests.support.backend import load_join
 
 SECRET = "sk-live-REGISTRATION-4242"
 

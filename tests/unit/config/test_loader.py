@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import writable_copy
-
 from chronon_airflow.config import load_repo
+from tests.support.paths import writable_copy
 
 REF_JOIN = "production/joins/search/query_relevance.v1"
 
@@ -55,7 +54,8 @@ def test_reference_semantics(reference_repo):
 
     fraud = repo.joins["risk.txn_fraud.v1"]
     assert fraud.backends == ("sagemaker", "reference")
-    assert [t.output_columns() for t in fraud.model_transforms.transforms] == [("fraud_score",), ("merchant_embedding",)]
+    assert [t.output_columns() for t in fraud.model_transforms.transforms] == [("fraud_score",),
+                                                                               ("merchant_embedding",)]
     assert "plain_join" not in str(repo.joins["search.plain_join.v1"].model_transforms)
     assert repo.joins["search.plain_join.v1"].left.kind == "entities"
 
@@ -165,7 +165,7 @@ def test_field_errors_name_the_field(broken, change, field, fragment):
     rel = "production/joins/risk/txn_fraud.v1"
     _edit(broken, rel, change)
     repo, where, messages = _errors(broken)
-    mine = [m for (p, f), m in zip(where, messages) if p == rel]
+    mine = [m for (p, f), m in zip(where, messages, strict=True) if p == rel]
     assert [(p, f) for p, f in where if p == rel] == [(rel, field)], repo.errors
     assert fragment in mine[0]
     assert "search.query_relevance.v1" in repo.joins and "search.plain_join.v1" in repo.joins
@@ -177,7 +177,8 @@ def test_a_stray_copy_is_an_error_and_the_compilers_file_keeps_its_name(broken):
     shutil.copy(broken / REF_JOIN, broken / "production/joins/search/query_relevance_copy.v1")
     repo, where, messages = _errors(broken)
     assert where == [("production/joins/search/query_relevance_copy.v1", "metaData.name")]
-    assert "does not match the file's path" in messages[0] and "production/joins/search/query_relevance.v1" in messages[0]
+    assert "does not match the file's path" in messages[0]
+    assert "production/joins/search/query_relevance.v1" in messages[0]
     assert repo.joins["search.query_relevance.v1"].path == REF_JOIN
     assert "risk.txn_fraud.v1" in repo.joins
 

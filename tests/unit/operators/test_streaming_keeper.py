@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.support.net import free_port  # noqa: E402
-
 from chronon_airflow.config import load_repo  # noqa: E402
 from chronon_airflow.spark.job import build_spark_job  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 
 GB = "search.query_embedding_stats.v1"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from chronon_airflow.config.loader import parse_dependency
-from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.config.model import Dependency
+from chronon_airflow.exceptions import InvalidConfig
 from chronon_airflow.plan.planner import partition_waits
 
 

@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-from tests.support.paths import writable_copy
-
 from chronon_airflow.config import load_repo
 from chronon_airflow.plan import build_plan
+from tests.support.paths import writable_copy
 
 CLI = [str(Path(sys.executable).parent / "chronon-airflow")]
 

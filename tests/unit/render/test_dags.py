@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import writable_copy
-
 from tests.support.paths import PROJECT_ROOT as PROJECT
+from tests.support.paths import writable_copy
 
 
 def dagbag(monkeypatch, repo: Path, warehouse: Path | None = None):
@@ -161,7 +160,7 @@ def _airflow_dags_list(repo: Path, airflow_home: Path) -> list[str]:
     env = {**os.environ, "AIRFLOW__CHRONON__REPO_PATH": str(repo), "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags")}
     out = subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "list", "--local", "-o", "json"],
                          capture_output=True, text=True, env=env, check=True)
-    line = next(l for l in out.stdout.splitlines() if l.startswith("["))
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("["))
     return sorted(d["dag_id"] for d in json.loads(line))
 
 

@@ -10,12 +10,11 @@ import pytest
 from chronon_airflow.exceptions import InvalidConfig, InvalidRange
 from chronon_airflow.spark import (
     END_DS,
-    local_driver_path,
     START_DS,
-
     SparkConnection,
     build_spark_job,
     env_sources,
+    local_driver_path,
     resolve_env,
     spark_submit_argv,
 )
@@ -81,7 +80,8 @@ def test_reference_teams_risk_modes(teams, txn, user_stats):
 SMALL_TEAMS = {
     "default": {
         "common_env": {"A": "common", "B": "common", "C": "common", "D": "common", "E": "common", "F": "common"},
-        "production": {"backfill": {"B": "default.prod", "C": "default.prod", "D": "default.prod", "E": "default.prod"}},
+        "production": {"backfill": {"B": "default.prod", "C": "default.prod", "D": "default.prod",
+                                    "E": "default.prod"}},
         "staging": {"backfill": {"B": "default.staging-ignored"}},
     },
     "t": {

@@ -86,7 +86,7 @@ account_snapshot_batch = ttypes.Source(entities=ttypes.EntitySource(
 
 # Entities read from the venue_daily staging query output.
 venue_entities = ttypes.Source(entities=ttypes.EntitySource(
-    snapshotTable="growth_stage.{}".format(get_staging_query_output_table_name(venue_daily.v1)),
+    snapshotTable=f"growth_stage.{get_staging_query_output_table_name(venue_daily.v1)}",
     query=Query(
         start_partition="2021-03-01",
         selects=select(**{

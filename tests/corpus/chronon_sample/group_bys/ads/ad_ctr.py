@@ -2,7 +2,7 @@
 
 All three are offline without a backfill start date, so they have no job of their own.
 """
-from ai.chronon.group_by import Aggregation, GroupBy, Operation, TimeUnit, Window, Accuracy
+from ai.chronon.group_by import Accuracy, Aggregation, GroupBy, Operation, TimeUnit, Window
 
 from sources.ads.impressions import click_log_events
 

@@ -3,6 +3,7 @@
 Its left source has a topic, so its output table can feed a chained GroupBy through a JoinSource.
 """
 from ai.chronon.join import Join, JoinPart
+
 from group_bys.search import item_clicks
 from sources.search import search_events
 
