@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

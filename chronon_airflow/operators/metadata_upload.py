@@ -58,11 +58,18 @@ class RegisterTeamModelTransformsOperator(ChrononLineageMixin, BaseOperator):
         joins, broken = [], []
         for rel in self.join_paths:
             try:
-                joins.append(load_file(Path(self.repo_root) / rel, rel, parse_join))
+                join = load_file(Path(self.repo_root) / rel, rel, parse_join)
             except (InvalidConfig, OSError) as e:
                 # The file changed since the DAG was parsed; report it like a failed registration.
                 message = getattr(e, "message", None) or str(e)
                 broken.append(JoinRegistration(rel, rel, self.team_emails, ok=False, failures=[f"{rel}: {message}"]))
+                continue
+            if join.transform_backend is None:
+                # Its model transforms were removed since the DAG was parsed: nothing to register
+                # (the next parse drops it from this task).
+                self.log.info("%s (%s) has no model transforms any more: nothing to register", join.name, rel)
+                continue
+            joins.append(join)
         return joins, broken
 
     # --- registering -----------------------------------------------------------------------
@@ -75,8 +82,8 @@ class RegisterTeamModelTransformsOperator(ChrononLineageMixin, BaseOperator):
             result = JoinRegistration(join.name, join.path,
                                       list(dict.fromkeys(self.team_emails + list(join.metadata.owners()))))
             # The one registration routine (models, then the transform on the plan's backend rule).
-            # transform_backend is None only for a join re-read without models (it fails with KeyError).
-            for step in await aregister_join(join.thrift(), join.transform_backend, clients, gate):  # type: ignore[arg-type]
+            assert join.transform_backend is not None  # _load keeps only joins with model transforms
+            for step in await aregister_join(join.thrift(), join.transform_backend, clients, gate):
                 result.steps.append(str(step))
                 if not step.ok:
                     result.ok = False
