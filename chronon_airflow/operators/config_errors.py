@@ -43,10 +43,14 @@ class ConfigErrorOperator(BaseOperator):
     def _previous(self, context: Any) -> Any:
         ti = context["ti"]
         try:
-            return ti.xcom_pull(task_ids=ti.task_id, key=FINGERPRINT_XCOM_KEY, include_prior_dates=True)
+            found = ti.xcom_pull(task_ids=ti.task_id, key=FINGERPRINT_XCOM_KEY, include_prior_dates=True)
         except Exception as e:  # e.g. a run without a logical date: report rather than stay silent
             self.log.info("no earlier report of this file found (%s)", e)
             return None
+        # With two or more earlier runs Airflow returns every one's value, the latest run first.
+        if isinstance(found, list):
+            return found[0] if found else None
+        return found
 
     def execute(self, context: Any) -> None:
         current = fingerprint(self.errors)

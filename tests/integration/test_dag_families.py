@@ -195,3 +195,23 @@ def test_metadata_upload_partial_failure_notifies_owners(stack, mailbox):
     assert "search.query_relevance.v2" in body and "/dags/chronon.metadata_upload.search/runs/" in body
     # Only v2 failed: v1 was registered in the same run despite it.
     assert "registration failed for 1 of 2 joins" in body
+
+
+def test_a_broken_file_is_e_mailed_once_across_runs(repo, stack, mailbox):
+    """The config-errors task e-mails a broken file's team on its first failing run only: later runs
+    (scheduled or manual, however many came before) find the same errors already reported."""
+    import datetime as dt
+
+    from chronon_airflow.render import build_dags
+
+    broken = repo / "production/joins/search/broken_join.v1"
+    broken.write_text("{not json")
+    try:
+        dag = build_dags()["chronon.config_errors"]
+        for hour, minute in ((13, 0), (14, 0), (14, 10)):
+            run = dag.test(logical_date=dt.datetime(2026, 12, 2, hour, minute, tzinfo=dt.timezone.utc))
+            assert run.state == "failed"
+    finally:
+        broken.unlink()
+    sent = [subject for subject, _, _ in mailbox.bodies() if "broken config" in subject]
+    assert sent == ["[chronon] broken config production/joins/search/broken_join.v1: fix it (chronon-airflow validate)"]
