@@ -111,6 +111,7 @@ class DistributedStack(Stack):
     """The distributed topology; see the module docstring."""
 
     config: DistributedConfig
+    airflow_tier = TIER_AIRFLOW
 
     def __init__(self, config: DistributedConfig, log: Printer = _print):
         super().__init__(config, log)
@@ -270,29 +271,11 @@ class DistributedStack(Stack):
                                       "--cores", str(c.spark_worker_cores), "--memory", c.spark_worker_memory,
                                       "--work-dir", str(work)],
                                self.spark_env(), cwd=work, tier=TIER_SPARK)
-        if name == "smtp":
-            return self._spawn(name, [sys.executable, "-m", "chronon_demo.mail", "--host", "127.0.0.1",
-                                      "--port", str(ports["smtp"]), "--dir", str(self.mail_dir)],
-                               self._base_env(), tier=TIER_AIRFLOW)
-        if name == "backend":
-            argv = [str(bin_dir / "chronon-airflow"), "backend", "serve", "--host", "127.0.0.1",
-                    "--port", str(ports["backend"]), "--home", str(self.backend_home),
-                    "--warehouse", str(self.warehouse), "--repo", str(Path(c.repo_path).resolve())]
-            if c.enable_backend_admin:
-                argv.append("--enable-admin")
-            return self._spawn(name, argv, self._base_env(), tier=TIER_AIRFLOW)
-        if name == "db-migrate":
-            return self._spawn(name, [airflow, "db", "migrate"], self.airflow_env(), tier=TIER_AIRFLOW)
         if name == "log-server":
             hosts = ["127.0.0.1"] + [w["hostname"] for w in self.workers.values()]
             argv = [sys.executable, "-m", "chronon_demo.logserver", "--port", str(ports["logs"])]
             for h in hosts:
                 argv += ["--host", h]
-            return self._spawn(name, argv, self.airflow_env(), tier=TIER_AIRFLOW)
-        if name in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            argv = [airflow, name]
-            if name in ("scheduler", "triggerer"):
-                argv.append("--skip-serve-logs")  # its log server binds every interface: ours is loopback
             return self._spawn(name, argv, self.airflow_env(), tier=TIER_AIRFLOW)
         if name in self.workers:
             w = self.workers[name]
@@ -301,7 +284,8 @@ class DistributedStack(Stack):
                                       "--celery-hostname", f"{w['queue']}@{w['hostname']}",
                                       "--skip-serve-logs", "--without-mingle", "--without-gossip"],
                                self.worker_env(name), tier=TIER_AIRFLOW)
-        raise KeyError(f"unknown process {name!r}")
+        # The mail sink, the backend, the DB migration and the Airflow components: as natively.
+        return super().spawn(name)
 
     def restart(self, name: str) -> dict[str, Any]:
         """Kill what is left of ``name`` (its whole tree), retire its record and start a new one.
@@ -502,20 +486,7 @@ class DistributedStack(Stack):
                         now.add("spark")
                 except (httpx.HTTPError, ValueError):
                     pass
-                try:
-                    if http.get(f"{self.backend_url}/healthz").status_code == 200:
-                        now.add("backend")
-                except httpx.HTTPError:
-                    pass
-                try:
-                    r = http.get(f"{self.ui_url}/api/v2/monitor/health")
-                    if r.status_code == 200:
-                        now.add("api-server")
-                        for comp, info in r.json().items():
-                            if isinstance(info, dict) and info.get("status") == "healthy":
-                                now.add(comp)
-                except (httpx.HTTPError, ValueError):
-                    pass
+                now |= self._http_components_up(http)
                 for name in self.workers:
                     if self.celery_worker_ready(name):
                         now.add(name)

@@ -87,6 +87,10 @@ class StackConfig:
 
 
 class Stack:
+    # The stop tier (see _spawn) of the processes spawn() starts here; the distributed topology
+    # stops them before its services.
+    airflow_tier = 0
+
     def __init__(self, config: StackConfig, log: Printer = _print):
         self.config = config
         self.log = log
@@ -358,26 +362,28 @@ class Stack:
         c, ports = self.config, self.state["ports"]
         bin_dir = Path(sys.executable).parent
         airflow = str(bin_dir / "airflow")
+        tier = self.airflow_tier
         if name == "smtp":
             return self._spawn(name, [sys.executable, "-m", "chronon_demo.mail", "--host", "127.0.0.1",
-                                      "--port", str(ports["smtp"]), "--dir", str(self.mail_dir)], self._base_env())
+                                      "--port", str(ports["smtp"]), "--dir", str(self.mail_dir)],
+                               self._base_env(), tier=tier)
         if name == "backend":
             argv = [str(bin_dir / "chronon-airflow"), "backend", "serve", "--host", "127.0.0.1",
                     "--port", str(ports["backend"]), "--home", str(self.backend_home),
                     "--warehouse", str(self.warehouse), "--repo", str(Path(c.repo_path).resolve())]
             if c.enable_backend_admin:
                 argv.append("--enable-admin")
-            return self._spawn(name, argv, self._base_env())
+            return self._spawn(name, argv, self._base_env(), tier=tier)
         if name == "db-migrate":
-            return self._spawn(name, [airflow, "db", "migrate"], self.airflow_env())
+            return self._spawn(name, [airflow, "db", "migrate"], self.airflow_env(), tier=tier)
         if name == "log-server":
             return self._spawn(name, [sys.executable, "-m", "chronon_demo.logserver", "--port", str(ports["logs"]),
-                                      "--host", "127.0.0.1"], self.airflow_env())
+                                      "--host", "127.0.0.1"], self.airflow_env(), tier=tier)
         if name in AIRFLOW_COMPONENTS:
             argv = [airflow, name]
             if name in ("scheduler", "triggerer"):
                 argv.append("--skip-serve-logs")  # its log server binds every interface: ours is loopback
-            return self._spawn(name, argv, self.airflow_env())
+            return self._spawn(name, argv, self.airflow_env(), tier=tier)
         raise KeyError(f"unknown process {name!r}")
 
     def restart(self, name: str) -> dict[str, Any]:
@@ -435,6 +441,25 @@ class Stack:
                 raise StackError(f"{record['name']} (pid {record['pid']}) exited; last log lines:\n"
                                  + tail(Path(record["log"])))
 
+    def _http_components_up(self, http: httpx.Client) -> set[str]:
+        """What answers healthy over HTTP: the model backend, the API server and the Airflow
+        components its health endpoint reports healthy."""
+        up: set[str] = set()
+        try:
+            if http.get(f"{self.backend_url}/healthz").status_code == 200:
+                up.add("backend")
+        except httpx.HTTPError:
+            pass
+        try:
+            r = http.get(f"{self.ui_url}/api/v2/monitor/health")
+            if r.status_code == 200:
+                up.add("api-server")
+                up |= {comp for comp, info in r.json().items()
+                       if isinstance(info, dict) and info.get("status") == "healthy"}
+        except (httpx.HTTPError, ValueError):
+            pass
+        return up
+
     def wait_ready(self, timeout: float = 240.0) -> None:
         """Until the backend answers /healthz and Airflow's scheduler, dag-processor and triggerer
         report healthy; prints each component as it comes up."""
@@ -452,20 +477,7 @@ class Stack:
                     now_up.add("smtp")
                 if _port_open(self.state["ports"]["logs"]):
                     now_up.add("log-server")
-                try:
-                    if http.get(f"{self.backend_url}/healthz").status_code == 200:
-                        now_up.add("backend")
-                except httpx.HTTPError:
-                    pass
-                try:
-                    r = http.get(f"{self.ui_url}/api/v2/monitor/health")
-                    if r.status_code == 200:
-                        now_up.add("api-server")
-                        for comp, info in r.json().items():
-                            if isinstance(info, dict) and info.get("status") == "healthy":
-                                now_up.add(comp)
-                except (httpx.HTTPError, ValueError):
-                    pass
+                now_up |= self._http_components_up(http)
                 for comp in sorted(now_up - up):
                     self.log(f"  [{time.monotonic() - t0:5.0f}s] {comp} is up")
                 up |= now_up

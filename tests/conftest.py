@@ -39,6 +39,15 @@ def configs_repo() -> Path:
     return CONFIGS
 
 
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh parse cache for this test (and no task-start parsing context left over)."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_DIR", str(path))
+    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", raising=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def reference_repo() -> Path:
     if not (REFERENCE / "teams.json").exists():

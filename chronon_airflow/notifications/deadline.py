@@ -14,6 +14,7 @@ dates is late by construction (its deadlines pass as it is created).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import logging
 from typing import Any
@@ -31,18 +32,23 @@ def landing_deadline_alert(*, interval: dt.timedelta, recipients: list[str], con
     # Exported by airflow.sdk at run time; its __init__.pyi stub does not list them.
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference  # type: ignore[attr-defined]
 
-    kwargs: dict[str, Any] = {}
-    # Airflow 3.3 names alerts (shown in the UI); 3.2's DeadlineAlert has no name.
-    if "name" in inspect.signature(DeadlineAlert).parameters:
-        kwargs["name"] = "chronon landing deadline"
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=interval,
         callback=AsyncCallback(landing_deadline_missed, kwargs={
             "recipients": list(recipients), "conf_name": conf_name, "output_table": output_table,
             "hours": hours, "smtp_conn_id": smtp_conn_id, "from_email": from_email}),
-        **kwargs,
+        **_name_kwargs(),
     )
+
+
+@functools.cache
+def _name_kwargs() -> dict[str, str]:
+    """Airflow 3.3 names alerts (shown in the UI); 3.2's DeadlineAlert has no name. Looked up once
+    per process, not once per join DAG at parse time."""
+    from airflow.sdk import DeadlineAlert  # type: ignore[attr-defined]
+
+    return {"name": "chronon landing deadline"} if "name" in inspect.signature(DeadlineAlert).parameters else {}
 
 
 def deadline_email(dag_run: dict[str, Any], deadline: dict[str, Any], *, conf_name: str, output_table: str,

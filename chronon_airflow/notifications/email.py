@@ -107,16 +107,19 @@ def _kwargs(message: Email, to: list[str], from_email: str | None) -> dict[str, 
             "from_email": from_email or settings.get("email_from"), "mime_subtype": "alternative"}
 
 
+def _hook(message: Email, smtp_conn_id: str | None) -> Any:
+    hook = _hook_class()(smtp_conn_id=smtp_conn_id or settings.get("smtp_conn_id"))
+    hook.text = message.text()
+    return hook
+
+
 def send(message: Email, to: Iterable[str], *, smtp_conn_id: str | None = None,
          from_email: str | None = None) -> list[str]:
     """Send ``message`` to the valid addresses of ``to``; returns them (nothing is sent to none)."""
     recipients = valid_recipients(to)
-    if not recipients:
-        return []
-    hook = _hook_class()(smtp_conn_id=smtp_conn_id or settings.get("smtp_conn_id"))
-    hook.text = message.text()
-    with hook:
-        hook.send_email_smtp(**_kwargs(message, recipients, from_email))
+    if recipients:
+        with _hook(message, smtp_conn_id) as hook:
+            hook.send_email_smtp(**_kwargs(message, recipients, from_email))
     return recipients
 
 
@@ -124,10 +127,7 @@ async def asend(message: Email, to: Iterable[str], *, smtp_conn_id: str | None =
                 from_email: str | None = None) -> list[str]:
     """:func:`send` for an event loop (the triggerer runs deadline callbacks in one)."""
     recipients = valid_recipients(to)
-    if not recipients:
-        return []
-    hook = _hook_class()(smtp_conn_id=smtp_conn_id or settings.get("smtp_conn_id"))
-    hook.text = message.text()
-    async with hook:
-        await hook.asend_email_smtp(**_kwargs(message, recipients, from_email))
+    if recipients:
+        async with _hook(message, smtp_conn_id) as hook:
+            await hook.asend_email_smtp(**_kwargs(message, recipients, from_email))
     return recipients

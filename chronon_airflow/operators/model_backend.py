@@ -158,6 +158,28 @@ class _JoinBackendOperator(ChrononLineageMixin, BaseOperator):
     def hook(self) -> ModelBackendHook:
         return ModelBackendHook(self.backend, self.model_backend_conn_id)
 
+    def _submit_batch_job(self, hook: ModelBackendHook, client: Any, context: Any, start_ds: str,
+                          end_ds: str) -> str:
+        """``runModelBatchJob`` under the range's idempotency key; XCom: the job (with what the
+        "Model backend job" link reads, never a secret) and the key. A refusal fails the task for
+        good; any other backend error fails this try."""
+        secrets = mask_config_secrets(self.join)
+        key = idempotency_key(self.join, start_ds, end_ds)
+        self.log.info("runModelBatchJob %s [%s, %s] on backend %r, idempotency key %s", self.join_name,
+                      start_ds, end_ds, self.backend, key)
+        try:
+            job_id = client.run_model_batch_job(self.join, start_ds, end_ds, key)
+        except BackendConflictError as e:
+            raise AirflowFailException(redact_text(
+                f"backend {self.backend!r} refused the batch job of join {self.join_name}: {e.message}",
+                secrets)) from e
+        except BackendError as e:
+            raise backend_failure("runModelBatchJob", self.backend, e, secrets) from e
+        ti = context["ti"]
+        push_job(ti, job_id, hook.model_backend_conn_id)
+        ti.xcom_push(key=XCOM_IDEMPOTENCY_KEY, value=key)
+        return job_id
+
 
 class RegisterModelTransformOperator(_JoinBackendOperator):
     """``registerModelTransform(join)`` on the join's backend. XCom ``return_value``:
@@ -192,24 +214,10 @@ class SubmitModelBatchJobOperator(_JoinBackendOperator):
         self.end_ds = end_ds
 
     def execute(self, context: Any) -> str:
-        secrets = mask_config_secrets(self.join)
-        key = idempotency_key(self.join, self.start_ds, self.end_ds)
-        self.log.info("runModelBatchJob %s [%s, %s] on backend %r, idempotency key %s", self.join_name,
-                      self.start_ds, self.end_ds, self.backend, key)
-        with self.hook().get_conn() as client:
-            try:
-                job_id = client.run_model_batch_job(self.join, self.start_ds, self.end_ds, key)
-            except BackendConflictError as e:
-                raise AirflowFailException(redact_text(
-                    f"backend {self.backend!r} refused the batch job of join {self.join_name}: {e.message}",
-                    secrets)) from e
-            except BackendError as e:
-                raise backend_failure("runModelBatchJob", self.backend, e, secrets) from e
+        hook = self.hook()
+        with hook.get_conn() as client:
+            job_id = self._submit_batch_job(hook, client, context, self.start_ds, self.end_ds)
         self.log.info("model batch job of %s: %s", self.join_name, job_id)
-        ti = context["ti"]
-        # XCom job_id, plus what the "Model backend job" link builds its URL from (never a secret).
-        push_job(ti, job_id, self.hook().model_backend_conn_id)
-        ti.xcom_push(key=XCOM_IDEMPOTENCY_KEY, value=key)
         return job_id
 
 
@@ -256,23 +264,9 @@ class ModelBatchInferenceOperator(_JoinBackendOperator):
     # -- running ------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> str | None:
-        secrets = mask_config_secrets(self.join)
-        key = idempotency_key(self.join, self.start_ds, self.end_ds)
-        self.log.info("runModelBatchJob %s [%s, %s] on backend %r, idempotency key %s", self.join_name,
-                      self.start_ds, self.end_ds, self.backend, key)
         hook = self.hook()
         with hook.get_conn() as client:
-            try:
-                self.job_id = client.run_model_batch_job(self.join, self.start_ds, self.end_ds, key)
-            except BackendConflictError as e:
-                raise AirflowFailException(redact_text(
-                    f"backend {self.backend!r} refused the batch job of join {self.join_name}: {e.message}",
-                    secrets)) from e
-            except BackendError as e:
-                raise backend_failure("runModelBatchJob", self.backend, e, secrets) from e
-            ti = context["ti"]
-            push_job(ti, self.job_id, hook.model_backend_conn_id)
-            ti.xcom_push(key=XCOM_IDEMPOTENCY_KEY, value=key)
+            self.job_id = self._submit_batch_job(hook, client, context, self.start_ds, self.end_ds)
             self.log.info("model batch job of %s: %s (a job of this key that ended FAILED or CANCELLED is "
                           "never reused: a retry of this task runs a new one)", self.join_name, self.job_id)
             try:

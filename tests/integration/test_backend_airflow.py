@@ -16,24 +16,18 @@ from tests.support.backend import (
     first_event,
     load_join,
     query_relevance_rows,
-    register_join,
-    start_backend,
+    running_backend,
     trigger_for,
     write_pre_mt,
 )
-from tests.support.net import free_port
 
 QR = "search/query_relevance.v1"
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    root = tmp_path_factory.mktemp("backend-af")
-    b = start_backend(root / "home", free_port(), root / "warehouse")
-    with HttpModelBackend(b.url) as c:
-        register_join(c, load_join(QR))
-    yield b
-    b.stop()
+    with running_backend(tmp_path_factory.mktemp("backend-af"), QR) as b:
+        yield b
 
 
 @pytest.fixture

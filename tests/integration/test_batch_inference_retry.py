@@ -9,17 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from chronon_airflow.backend.http import HttpModelBackend
 from tests.support.backend import (
     CONN_ENV,
     first_event,
     load_join,
     query_relevance_rows,
-    register_join,
-    start_backend,
+    running_backend,
     write_pre_mt,
 )
-from tests.support.net import free_port
 
 QR = "search/query_relevance.v1"
 QR_NAME = "search.query_relevance.v1"
@@ -27,12 +24,8 @@ QR_NAME = "search.query_relevance.v1"
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    root = tmp_path_factory.mktemp("backend-retry")
-    b = start_backend(root / "home", free_port(), root / "warehouse")
-    with HttpModelBackend(b.url) as c:
-        register_join(c, load_join(QR))
-    yield b
-    b.stop()
+    with running_backend(tmp_path_factory.mktemp("backend-retry"), QR) as b:
+        yield b
 
 
 @pytest.fixture

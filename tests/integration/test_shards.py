@@ -36,14 +36,6 @@ def repo(tmp_path) -> Path:
     return root
 
 
-@pytest.fixture()
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_DIR", str(path))
-    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", raising=False)
-    return path
-
-
 def _serialized(dags: dict) -> dict:
     from airflow.serialization.serialized_objects import DagSerialization
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +30,23 @@ def start_backend(home: Path, port: int, warehouse_root: Path, admin: bool = Tru
     """The reference backend serving the project's configs/; admin (fault) endpoints by flag only."""
     env = {k: v for k, v in os.environ.items() if k != "CHRONON_BACKEND_ENABLE_ADMIN"}
     return start_backend_process(home, warehouse_root, CONFIGS, port, admin=admin, env=env)
+
+
+@contextmanager
+def running_backend(root: Path, *joins: str) -> Iterator[BackendProcess]:
+    """The reference backend under ``root`` on a free port, with ``joins`` (configs/ paths such as
+    ``search/query_relevance.v1``) registered; stopped on exit."""
+    from chronon_airflow.backend.http import HttpModelBackend
+    from tests.support.net import free_port
+
+    b = start_backend(root / "home", free_port(), root / "warehouse")
+    try:
+        with HttpModelBackend(b.url) as c:
+            for rel in joins:
+                register_join(c, load_join(rel))
+        yield b
+    finally:
+        b.stop()
 
 
 def register_join(client, join: dict):

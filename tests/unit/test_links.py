@@ -6,6 +6,7 @@ import json
 import pytest
 
 from chronon_airflow.links import model_backend as links
+from tests.support.xcom import RecordingTI
 
 CONN_PASSWORD = "conn-PASSWORD-9191"
 SUBMIT, WAIT = "submit_batch_inference", "wait_for_batch_inference"
@@ -34,19 +35,6 @@ def no_repo(monkeypatch):
     monkeypatch.setattr("chronon_airflow.plan.load.load_plan", refuse)
 
 
-class WorkerTI:
-    """The live task instance Airflow passes to get_link() in the worker."""
-
-    def __init__(self, task_id: str, xcoms: dict):
-        self.task_id, self.xcoms = task_id, xcoms
-
-    def xcom_push(self, key, value):
-        self.xcoms[(self.task_id, key)] = value
-
-    def xcom_pull(self, task_ids=None, key="return_value", **_):
-        return self.xcoms.get((task_ids, key))
-
-
 class Deserialized:
     """What the API server has: no backend, no rendered job id; its task ids."""
 
@@ -69,7 +57,7 @@ def test_job_url_from_connection():
 
 def test_the_submit_task_pushes_the_pieces_never_a_secret(backend_conn):
     xcoms: dict = {}
-    links.push_job(WorkerTI(SUBMIT, xcoms), "job-42", "chronon_backend_reference")
+    links.push_job(RecordingTI(SUBMIT, xcoms), "job-42", "chronon_backend_reference")
     assert xcoms == {(SUBMIT, "job_id"): "job-42", (SUBMIT, "model_backend_conn_id"): "chronon_backend_reference",
                      (SUBMIT, "model_backend_job_url"): "http://backend.internal:8765/modelBackend/jobs/job-42"}
     assert CONN_PASSWORD not in json.dumps(list(xcoms.values()))
@@ -77,7 +65,7 @@ def test_the_submit_task_pushes_the_pieces_never_a_secret(backend_conn):
 
 def test_a_connection_without_a_url_leaves_the_link_empty_not_the_submit_failed(monkeypatch):
     xcoms: dict = {}
-    links.push_job(WorkerTI(SUBMIT, xcoms), "job-42", "chronon_backend_nowhere")  # no such connection
+    links.push_job(RecordingTI(SUBMIT, xcoms), "job-42", "chronon_backend_nowhere")  # no such connection
     assert xcoms[(SUBMIT, "job_id")] == "job-42" and xcoms[(SUBMIT, "model_backend_job_url")] == ""
 
 
@@ -88,20 +76,20 @@ def test_worker_reads_the_upstream_submit_task_or_the_task_itself(backend_conn):
     sensor = ModelBatchJobSensor(task_id=WAIT, job_id="{{ ti.xcom_pull(task_ids='submit_batch_inference') }}",
                                  start_ds="2024-01-01", end_ds="2024-01-01", backend="reference")
     xcoms: dict = {}
-    assert link.get_link(sensor, ti_key=WorkerTI(WAIT, xcoms)) == ""  # nothing submitted, job id not rendered
-    links.push_job(WorkerTI(SUBMIT, xcoms), "job-7", "chronon_backend_reference")
+    assert link.get_link(sensor, ti_key=RecordingTI(WAIT, xcoms)) == ""  # nothing submitted, job id not rendered
+    links.push_job(RecordingTI(SUBMIT, xcoms), "job-7", "chronon_backend_reference")
     sensor.upstream_task_ids.add(SUBMIT)
-    assert link.get_link(sensor, ti_key=WorkerTI(WAIT, xcoms)) == "http://backend.internal:8765/modelBackend/jobs/job-7"
+    assert link.get_link(sensor, ti_key=RecordingTI(WAIT, xcoms)) == "http://backend.internal:8765/modelBackend/jobs/job-7"
 
     # One task that submits and waits pushes on itself.
     own: dict = {}
-    links.push_job(WorkerTI(WAIT, own), "job-8", "chronon_backend_reference")
-    assert link.get_link(Deserialized(upstream=()), ti_key=WorkerTI(WAIT, own)).endswith("/jobs/job-8")
+    links.push_job(RecordingTI(WAIT, own), "job-8", "chronon_backend_reference")
+    assert link.get_link(Deserialized(upstream=()), ti_key=RecordingTI(WAIT, own)).endswith("/jobs/job-8")
 
     # A sensor fed its job id by other means: its rendered job id and backend.
     sensor = ModelBatchJobSensor(task_id=WAIT, job_id="job-9", start_ds="2024-01-01", end_ds="2024-01-01",
                                  backend="reference")
-    assert link.get_link(sensor, ti_key=WorkerTI(WAIT, {})) == "http://backend.internal:8765/modelBackend/jobs/job-9"
+    assert link.get_link(sensor, ti_key=RecordingTI(WAIT, {})) == "http://backend.internal:8765/modelBackend/jobs/job-9"
     assert link.xcom_key == links.LINK_XCOM_KEY
 
 

@@ -19,6 +19,7 @@ from chronon_airflow import cli_backend
 from chronon_airflow.backend.interface import JobStatus, RegistrationResponse
 from chronon_airflow.links.model_backend import ModelBackendJobLink
 from tests.support.paths import CONFIGS
+from tests.support.xcom import RecordingTI
 
 JOIN = "risk.txn_fraud.v1"
 DAG_ID = f"chronon.join_backfill.{JOIN}"
@@ -76,19 +77,6 @@ class FakeClient:
         return [{} for _ in rows]
 
 
-class FakeTI:
-    """The task instance the worker passes to execute() and to a link's get_link()."""
-
-    def __init__(self, task_id: str, xcoms: dict):
-        self.task_id, self.xcoms = task_id, xcoms
-
-    def xcom_push(self, key, value):
-        self.xcoms[(self.task_id, key)] = value
-
-    def xcom_pull(self, task_ids=None, key="return_value", **_):
-        return self.xcoms.get((task_ids, key))
-
-
 class Outlets(dict):
     def __missing__(self, key):
         self[key] = argparse.Namespace(extra={})
@@ -127,10 +115,10 @@ def _job_link(dag) -> str:
     xcoms: dict = {}
     submitter = next(op for op in dag.tasks if isinstance(op, _JoinBackendOperator) and hasattr(op, "start_ds"))
     submitter.start_ds = submitter.end_ds = "2024-04-20"
-    submitter.execute({"ti": FakeTI(submitter.task_id, xcoms), "outlet_events": Outlets()})
+    submitter.execute({"ti": RecordingTI(submitter.task_id, xcoms), "outlet_events": Outlets()})
     linked = [op for op in dag.tasks if any(isinstance(link, ModelBackendJobLink) for link in op.operator_extra_links)]
     assert linked, "no task of the join DAG shows the job link"
-    urls = {ModelBackendJobLink().get_link(op, ti_key=FakeTI(op.task_id, xcoms)) for op in linked}
+    urls = {ModelBackendJobLink().get_link(op, ti_key=RecordingTI(op.task_id, xcoms)) for op in linked}
     assert len(urls) == 1, urls
     return urls.pop()
 

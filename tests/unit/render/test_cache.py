@@ -26,14 +26,6 @@ def repo(tmp_path, configs_repo) -> Path:
 
 
 @pytest.fixture()
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "cache"
-    monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_DIR", str(path))
-    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", raising=False)
-    return path
-
-
-@pytest.fixture()
 def counted(monkeypatch):
     """Record what is rendered and which compiled files are parsed."""
     import chronon_airflow.render as render_pkg
