@@ -5,7 +5,8 @@ A thin subclass of the provider's ``SparkSubmitOperator``. Differences, and why:
 * Only ``start_ds`` and ``end_ds`` are template fields. The parent templates ``application``,
   ``application_args``, ``name``, ``conf``, ``env_vars`` …, which would feed config strings to
   Jinja; here nothing derived from a Chronon config ever is. The rendered dates are validated as
-  ``YYYY-MM-DD`` and swapped into the argv placeholders at execute time.
+  ``YYYY-MM-DD`` and swapped into the argv placeholders at execute time. Dates not given (the
+  generated DAGs give none) are the run's partition range, resolved at execute time.
 * ``durable=True`` by default: on YARN cluster / Kubernetes / standalone cluster deployments the
   provider (6.3, Airflow 3.3) stores the submitted application's id and a retry re-attaches to it
   instead of submitting twice. In local/client mode there is nothing to re-attach to and the
@@ -35,6 +36,7 @@ from chronon_airflow.links.spark import (
     SparkApplicationLink,
     SparkApplicationWatcher,
 )
+from chronon_airflow.partitions import task_range
 from chronon_airflow.spark.job import SparkJob, local_skip_reason
 
 
@@ -48,8 +50,8 @@ class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
         self,
         *,
         job: SparkJob | dict[str, Any],
-        start_ds: str | None = "{{ ds }}",
-        end_ds: str | None = "{{ ds }}",
+        start_ds: str | None = None,
+        end_ds: str | None = None,
         conn_id: str | None = None,
         durable: bool = True,
         **kwargs: Any,
@@ -118,6 +120,9 @@ class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException(reason)
+        if self.job.takes_dates or self.outlets:
+            # Dates not given (the generated DAGs give none): the run's range.
+            self.start_ds, self.end_ds = task_range(self.start_ds, self.end_ds, context)
         job = self.job.with_dates(self.start_ds, self.end_ds)
         self.application_args = list(job.application_args)
         self.env_vars = self._runtime_env()

@@ -5,7 +5,8 @@ and waits for it, deferred, in one task, so that a retry submits again. (The sep
 retrying the wait re-polls the same job, and recovering from a FAILED job needs clearing the submit.)
 
 Every operator takes the compiled join as a thrift-JSON dict (``join=``). Only ``start_ds`` and
-``end_ds`` are templated: a config's strings (SQL expressions, ``{{ ds }}`` in dependency specs)
+``end_ds`` are templated (left out, they are the run's partition range,
+:func:`chronon_airflow.partitions.task_range`): a config's strings (SQL expressions, ``{{ ds }}`` in dependency specs)
 must reach the backend verbatim, never rendered by Jinja. Secret-looking ``modelBackendParams``
 are registered with Airflow's log masker and redacted from everything this module logs or returns.
 
@@ -13,8 +14,7 @@ Wiring (``join`` = the compiled file's content)::
 
     register = RegisterModelsOperator(task_id="register_models", join=join)
     transform = RegisterModelTransformOperator(task_id="register_transform", join=join)
-    run = ModelBatchInferenceOperator(task_id="wait_for_batch_inference", join=join,
-                                      start_ds="{{ ds }}", end_ds="{{ ds }}")
+    run = ModelBatchInferenceOperator(task_id="wait_for_batch_inference", join=join)  # the run's range
     register >> transform >> run
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from chronon_airflow.backend.interface import SUCCEEDED, BackendConflictError, B
 from chronon_airflow.backend.redact import redact, redact_text, secret_values
 from chronon_airflow.hooks.model_backend import ModelBackendHook
 from chronon_airflow.lineage import ChrononLineageMixin
+from chronon_airflow.partitions import task_range
 from chronon_airflow.links.model_backend import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, ModelBackendJobLink, push_job
 from chronon_airflow.triggers import model_batch_job as trig
 
@@ -208,12 +209,14 @@ class SubmitModelBatchJobOperator(_JoinBackendOperator):
 
     template_fields: Sequence[str] = ("start_ds", "end_ds")
 
-    def __init__(self, *, join: dict[str, Any], start_ds: str, end_ds: str, **kwargs: Any):
+    def __init__(self, *, join: dict[str, Any], start_ds: str | None = None, end_ds: str | None = None,
+                 **kwargs: Any):
         super().__init__(join=join, **kwargs)
         self.start_ds = start_ds
         self.end_ds = end_ds
 
     def execute(self, context: Any) -> str:
+        self.start_ds, self.end_ds = task_range(self.start_ds, self.end_ds, context)
         hook = self.hook()
         with hook.get_conn() as client:
             job_id = self._submit_batch_job(hook, client, context, self.start_ds, self.end_ds)
@@ -243,7 +246,8 @@ class ModelBatchInferenceOperator(_JoinBackendOperator):
     ui_color = "#f5e8d5"
     operator_extra_links = (ModelBackendJobLink(),)
 
-    def __init__(self, *, join: dict[str, Any], start_ds: str, end_ds: str, poll_interval: float = 60.0,
+    def __init__(self, *, join: dict[str, Any], start_ds: str | None = None, end_ds: str | None = None,
+                 poll_interval: float = 60.0,
                  timeout: float = 86400.0, max_consecutive_errors: int = 5, **kwargs: Any):
         super().__init__(join=join, **kwargs)
         self.start_ds = start_ds
@@ -264,6 +268,8 @@ class ModelBatchInferenceOperator(_JoinBackendOperator):
     # -- running ------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> str | None:
+        # Dates not given (the generated DAGs give none): the run's range, here and on resuming.
+        self.start_ds, self.end_ds = task_range(self.start_ds, self.end_ds, context)
         hook = self.hook()
         with hook.get_conn() as client:
             self.job_id = self._submit_batch_job(hook, client, context, self.start_ds, self.end_ds)
@@ -292,6 +298,7 @@ class ModelBatchInferenceOperator(_JoinBackendOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str | None:
         event = event or {}
+        self.start_ds, self.end_ds = task_range(self.start_ds, self.end_ds, context)
         self.job_id = event.get("job_id") or _pull(context, JOB_ID_XCOM_KEY)
         if not event:
             raise AirflowException(f"the trigger of model batch job {self.job_id} returned no event")

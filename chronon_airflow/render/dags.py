@@ -16,7 +16,6 @@ from airflow.sdk.definitions.param import ParamsDict
 from chronon_airflow.backend.redact import redact
 from chronon_airflow.deployment import Deployment
 from chronon_airflow.notifications.failure import ChrononFailureNotifier
-from chronon_airflow.partitions import resolve_range
 from chronon_airflow.plan import model as pm
 from chronon_airflow.plan.model import Plan, PlannedDag, PlannedTask
 from chronon_airflow.plan.planner import CONFIG_ERRORS_DAG_ID
@@ -25,10 +24,6 @@ from chronon_airflow.render.runtime import runtime
 
 __all__ = ["CONFIG_ERRORS_DAG_ID", "render"]
 
-# Our own template (never a config string): the run's partition range, see chronon_airflow.partitions.
-_RANGE = "chronon_range(params, data_interval_start, logical_date, triggering_asset_events, dag_run)"
-START_DS = "{{ " + _RANGE + "[0] }}"
-END_DS = "{{ " + _RANGE + "[1] }}"
 DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -172,7 +167,6 @@ class _Renderer:
             description=planned.summary or None,
             doc_md=self.config_errors_doc(planned) if planned.kind == pm.CONFIG_ERRORS else _doc(planned, self.root),
             default_args=default_args,
-            user_defined_macros={"chronon_range": resolve_range},
             **kwargs,
         ) as dag:
             ops = {t.task_id: self.by_spec[type(t.spec)](t, planned) for t in planned.tasks}
@@ -246,18 +240,15 @@ class _Renderer:
         return ChrononPartitionSensor(
             task_id=t.task_id, **self.common(t), table=p.table, partition_column=p.column,
             subpartitions=dict(p.subpartitions), lag_days=p.lag, window_start=p.start, window_end=p.end,
-            start_ds=START_DS, end_ds=END_DS,
             catalog=self.deployment.catalog, poke_interval=self.deployment.sensor_poke_interval,
             timeout=self.deployment.sensor_timeout)
 
     def spark(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
 
-        # A DAG without a range (the team's metadata upload) has a job without dates: nothing to template.
-        start, end = (START_DS, END_DS) if planned.takes_range else (None, None)
         spec = cast(pm.SparkStep, t.spec)
-        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=spec.job, start_ds=start,
-                                          end_ds=end, conn_id=self.deployment.spark_conn_id,
+        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=spec.job,
+                                          conn_id=self.deployment.spark_conn_id,
                                           outlets=[table_asset(table) for table in spec.updates])
 
     def streaming(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
@@ -286,7 +277,7 @@ class _Renderer:
         spec = cast(pm.WaitForBatchInference, t.spec)
         return ModelBatchInferenceOperator(
             task_id=t.task_id, **self.common(t), join=spec.join, backend=spec.backend,
-            start_ds=START_DS, end_ds=END_DS, outlets=[table_asset(spec.output_table)],
+            outlets=[table_asset(spec.output_table)],
             poll_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
 
     def check_range(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:

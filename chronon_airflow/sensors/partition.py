@@ -25,7 +25,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from chronon_airflow import warehouse
 from chronon_airflow.catalogs import catalog_name, get_catalog, missing_partitions
 from chronon_airflow.lineage import ChrononLineageMixin
-from chronon_airflow.partitions import PartitionRangeError, check_range, ds_add, ds_range, parse_ds
+from chronon_airflow.partitions import PartitionRangeError, check_range, ds_add, ds_range, parse_ds, task_range
 from chronon_airflow.triggers import partition as trig
 
 
@@ -62,8 +62,9 @@ class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
     whole wait; ``poke_interval`` is the time between checks (in the triggerer when deferred).
     """
 
-    # Only the dates are templates (the DAG passes our own range expression); the table, column,
-    # sub-partitions and window come from the config and are never rendered.
+    # Only the dates are templates (hand-wired DAGs may pass "{{ ds }}"; the generated DAGs pass
+    # none: the run's range is resolved when the task runs); the table, column, sub-partitions and
+    # window come from the config and are never rendered.
     template_fields: Sequence[str] = ("start_ds", "end_ds")
     ui_color = "#e8f4fd"
 
@@ -71,8 +72,8 @@ class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
         self,
         *,
         table: str,
-        start_ds: str,
-        end_ds: str,
+        start_ds: str | None = None,
+        end_ds: str | None = None,
         lag_days: int = 0,
         partition_column: str = "ds",
         catalog: str | None = None,
@@ -169,6 +170,10 @@ class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
         return not missing
 
     def execute(self, context: Any) -> Any:
+        try:
+            self.start_ds, self.end_ds = task_range(self.start_ds, self.end_ds, context)
+        except PartitionRangeError as e:  # a bad run range does not get better on a retry
+            raise AirflowFailException(f"{self.what}: {e}") from e
         wanted = self._wanted()
         if not wanted:
             return None

@@ -171,6 +171,11 @@ class SparkJob:
     # put first on PATH at execute time); None for the local engine, which uses the venv's own.
     spark_submit_path: str | None = None
 
+    @property
+    def takes_dates(self) -> bool:
+        """Whether the argv has a date placeholder (a metadata upload or a streaming job has none)."""
+        return START_DS in self.application_args or END_DS in self.application_args
+
     def with_dates(self, start_ds: str | None, end_ds: str | None) -> SparkJob:
         """The job with the date placeholders replaced (whole argv elements only). A given date is
         checked even when this subcommand takes no such argument: a bad one is a bad run."""

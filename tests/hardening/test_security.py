@@ -13,13 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chronon_airflow.render.dags import END_DS, START_DS
 from tests.support.backend import CONFIGS, CONN_ENV, load_join, query_relevance_rows, start_backend, write_pre_mt
 from tests.support.net import free_port
 
 from .corpus import JINJA, JINJA_RENDERED, PWNED_FILES, SECRETS
 
-OWN_TEMPLATES = {START_DS, END_DS, None}
 SHELL_OR_JINJA = ("$(", "`", ";", "|", "&", "{{", "{%", "\n", "<", ">")
 
 
@@ -32,7 +30,8 @@ def test_templated_fields_of_every_generated_task_are_only_dates_and_job_ids(cor
             seen.add(type(task).__name__)
             assert set(task.template_fields) <= {"start_ds", "end_ds", "job_id"}, (type(task), task.template_fields)
             for name in task.template_fields:
-                assert getattr(task, name) in OWN_TEMPLATES, (dag.dag_id, task.task_id, name, getattr(task, name))
+                # Unset: the run's range is resolved when the task runs (partitions.task_range).
+                assert getattr(task, name) is None, (dag.dag_id, task.task_id, name, getattr(task, name))
     # Every operator kind the renderer uses was looked at, including the config-error task.
     assert {"ChrononPartitionSensor", "ChrononSparkSubmitOperator", "RegisterModelOperator",
             "RegisterModelTransformOperator", "ModelBatchInferenceOperator", "ChrononRangeCheckOperator",
@@ -74,8 +73,10 @@ def test_config_strings_reach_the_backend_verbatim_not_rendered(corpus):
         task.render_template_fields(context, jinja_env=dag.get_template_env())
         held = json.dumps(getattr(task, "join", None) or task.model)
         assert JINJA in held and JINJA_RENDERED not in held
+    from chronon_airflow.partitions import task_range
+
     submit = dag.get_task("wait_for_batch_inference")
-    assert (submit.start_ds, submit.end_ds) == ("2024-01-01", "2024-01-03")  # the rendering did happen
+    assert task_range(submit.start_ds, submit.end_ds, context) == ("2024-01-01", "2024-01-03")
 
 
 def test_hostile_dependency_names_never_reach_a_shell(corpus):

@@ -65,11 +65,25 @@ def test_a_backfill_run_computes_its_own_interval_and_refuses_a_conf_range():
     assert _check(_ctx({}, "scheduled", day))["start_ds"] == "2024-04-18"
 
 
-def test_the_dags_range_template_passes_the_run():
-    """Every templated task resolves the range with the run, so none applies a backfill's conf."""
-    from chronon_airflow.render.dags import END_DS, START_DS
+def test_every_task_resolves_the_range_with_the_run():
+    """A task given no dates takes the run's range, with the run, so none applies a backfill's conf."""
+    from airflow.sdk.exceptions import AirflowFailException
 
-    assert "dag_run" in START_DS and "dag_run" in END_DS
+    from chronon_airflow.partitions import task_range
+    from chronon_airflow.sensors.partition import ChrononPartitionSensor
+
+    day = dt.datetime(2024, 4, 18, tzinfo=dt.timezone.utc)
+    assert task_range(None, None, _ctx({}, "scheduled", day)) == ("2024-04-18", "2024-04-18")
+    assert task_range(None, None, _ctx({"start_ds": "2024-04-20", "end_ds": "2024-04-21"}, "manual", None)) == \
+        ("2024-04-20", "2024-04-21")
+    # Given dates (a hand-wired DAG's rendered templates) win.
+    assert task_range("2024-01-01", "2024-01-02", _ctx({}, "scheduled", day)) == ("2024-01-01", "2024-01-02")
+    with pytest.raises(InvalidRange, match="Override existing params"):
+        task_range(None, None, _ctx({"start_ds": "2024-04-20", "end_ds": "2024-04-21"}, "backfill", day))
+    # A sensor fails (no retry) on such a run, before it asks any catalog.
+    sensor = ChrononPartitionSensor(task_id="wait", table="db.t")
+    with pytest.raises(AirflowFailException, match="Override existing params"):
+        sensor.execute(_ctx({"start_ds": "2024-04-20", "end_ds": "2024-04-21"}, "backfill", day))
 
 
 # -- run notes ------------------------------------------------------------------------------------
