@@ -33,8 +33,8 @@ from chronon_airflow.backend.interface import SUCCEEDED, BackendConflictError, B
 from chronon_airflow.backend.redact import redact, redact_text, secret_values
 from chronon_airflow.hooks.model_backend import ModelBackendHook
 from chronon_airflow.lineage import ChrononLineageMixin
-from chronon_airflow.partitions import task_range
 from chronon_airflow.links.model_backend import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, ModelBackendJobLink, push_job
+from chronon_airflow.partitions import task_range
 from chronon_airflow.triggers import model_batch_job as trig
 
 XCOM_JOB_ID = JOB_ID_XCOM_KEY

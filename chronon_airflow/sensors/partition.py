@@ -33,7 +33,7 @@ def _span(partitions: list[str]) -> str:
     return partitions[0] if len(partitions) == 1 else f"{partitions[0]}..{partitions[-1]}"
 
 
-def wanted_partitions(start_ds: str, end_ds: str, lag_days: int = 0, window_start: str | None = None,
+def wanted_partitions(start_ds: str | None, end_ds: str | None, lag_days: int = 0, window_start: str | None = None,
                       window_end: str | None = None) -> tuple[list[str], str]:
     """The partitions to wait for and a sentence about what was left out ("" when nothing was).
 
