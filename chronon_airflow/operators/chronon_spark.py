@@ -56,25 +56,8 @@ class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
         durable: bool = True,
         **kwargs: Any,
     ) -> None:
-        if isinstance(job, dict):
-            job = SparkJob(**job)
-        super().__init__(
-            application=job.application,
-            conf=dict(job.conf),
-            conn_id=conn_id or settings.get("spark_conn_id"),
-            jars=job.jars,
-            java_class=job.java_class,
-            executor_cores=job.executor_cores,
-            executor_memory=job.executor_memory,
-            driver_memory=job.driver_memory,
-            num_executors=job.num_executors,
-            name=job.name,
-            application_args=list(job.application_args),
-            env_vars=dict(job.env_vars),
-            durable=durable,
-            **kwargs,
-        )
-        self.job = job
+        super().__init__(conn_id=conn_id or settings.get("spark_conn_id"), durable=durable, **kwargs)
+        self._set_task_args(job=job)
         self.start_ds = start_ds
         self.end_ds = end_ds
         # What spark-submit printed about its application (links/spark.py): the "Spark
@@ -82,6 +65,29 @@ class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
         self.spark_application_id: str | None = None
         self.spark_application_url: str = ""
         self._watcher: SparkApplicationWatcher | None = None
+
+    def _set_task_args(self, *, job: SparkJob | dict[str, Any]) -> None:
+        """What makes this task this task: its job. ``__init__`` calls it, and so does the render
+        layer when it builds the task as a copy of another of the same kind
+        (:mod:`chronon_airflow.render.prototypes`): one place maps a job to the operator.
+
+        The provider's own attributes for these arguments, as its ``__init__`` sets them from
+        ``application=``, ``conf=`` ... (``tests/unit/operators/test_chronon_spark.py`` checks it
+        against the provider's constructor)."""
+        if isinstance(job, dict):
+            job = SparkJob(**job)
+        self.job = job
+        self.application = job.application
+        self.conf = dict(job.conf)
+        self.jars = job.jars
+        self._java_class = job.java_class
+        self._executor_cores = job.executor_cores
+        self._executor_memory = job.executor_memory
+        self._driver_memory = job.driver_memory
+        self._num_executors = job.num_executors
+        self.name = job.name
+        self.application_args = list(job.application_args)
+        self.env_vars = dict(job.env_vars)
 
     def _runtime_env(self) -> dict[str, str]:
         env = dict(self.job.env_vars)

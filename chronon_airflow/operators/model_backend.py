@@ -77,9 +77,14 @@ class RegisterModelOperator(ChrononLineageMixin, BaseOperator):
 
     def __init__(self, *, model: dict[str, Any], model_backend_conn_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self._set_task_args(model=model)
+        self.model_backend_conn_id = model_backend_conn_id
+
+    def _set_task_args(self, *, model: dict[str, Any]) -> None:
+        """The model (also how the render layer makes a copy of this task another task,
+        :mod:`chronon_airflow.render.prototypes`)."""
         self.model = model
         self.backend = join_models.model_backend(model)
-        self.model_backend_conn_id = model_backend_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         mask_config_secrets(self.model)
@@ -147,10 +152,15 @@ class _JoinBackendOperator(ChrononLineageMixin, BaseOperator):
     def __init__(self, *, join: dict[str, Any], backend: str | None = None,
                  model_backend_conn_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self._set_task_args(join=join, backend=backend)
+        self.model_backend_conn_id = model_backend_conn_id
+
+    def _set_task_args(self, *, join: dict[str, Any], backend: str | None = None) -> None:
+        """The join and its backend (also how the render layer makes a copy of this task another
+        task, :mod:`chronon_airflow.render.prototypes`)."""
         self.join = _check_join(join)
         # The plan passes its backend (JoinConf.transform_backend); a hand-wired join gets the same rule.
         self.backend = join_models.transform_backend(join, backend)
-        self.model_backend_conn_id = model_backend_conn_id
 
     @property
     def join_name(self) -> str:

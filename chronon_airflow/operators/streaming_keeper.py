@@ -24,10 +24,8 @@ class ChrononStreamingKeeperOperator(ChrononSparkSubmitOperator):
 
     ui_color = "#d5f5e3"
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("start_ds", None)
-        kwargs.setdefault("end_ds", None)
-        super().__init__(**kwargs)
+    def _set_task_args(self, **kwargs: Any) -> None:
+        super()._set_task_args(**kwargs)
         self.conf = {**(self.conf or {}), "spark.yarn.submit.waitAppCompletion": "false"}
 
     def running_application(self) -> str | None:

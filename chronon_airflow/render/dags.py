@@ -20,6 +20,7 @@ from chronon_airflow.plan import model as pm
 from chronon_airflow.plan.model import Plan, PlannedDag, PlannedTask
 from chronon_airflow.plan.planner import CONFIG_ERRORS_DAG_ID
 from chronon_airflow.render.assets import table_asset
+from chronon_airflow.render.prototypes import Prototypes
 from chronon_airflow.render.runtime import runtime
 
 __all__ = ["CONFIG_ERRORS_DAG_ID", "render"]
@@ -104,10 +105,13 @@ def _doc(planned: PlannedDag, root: str) -> str:
 
 
 class _Renderer:
-    def __init__(self, plan: Plan, root: str, deployment: Deployment):
+    def __init__(self, plan: Plan, root: str, deployment: Deployment, prototypes: bool = True):
         self.plan = plan
         self.root = root
         self.deployment = deployment
+        # One constructed operator per task kind; the other tasks of the kind are copies of it.
+        self.prototypes = Prototypes() if prototypes else None
+        self.current: DAG | None = None  # the DAG whose tasks are being built
         # Scheduler-side timetables are immutable values: one per cron expression (see _schedule).
         self.timetables: dict[str, Any] = {}
         # Retries, timeouts, the Spark pool, the landing deadline ([chronon] settings).
@@ -157,7 +161,7 @@ class _Renderer:
         if planned.kind == pm.CONFIG_ERRORS:
             # Active from its creation: broken files fail its runs (visibly) and e-mail their teams.
             kwargs["is_paused_upon_creation"] = False
-        with DAG(
+        dag = DAG(
             dag_id=planned.dag_id,
             **self.dag_defaults,
             schedule=_schedule(planned, self.timetables),
@@ -168,8 +172,11 @@ class _Renderer:
             doc_md=self.config_errors_doc(planned) if planned.kind == pm.CONFIG_ERRORS else _doc(planned, self.root),
             default_args=default_args,
             **kwargs,
-        ) as dag:
-            ops = {t.task_id: self.by_spec[type(t.spec)](t, planned) for t in planned.tasks}
+        )
+        # Not a `with DAG` block: each task is given its DAG (a DAG context would adopt the operator
+        # each task kind is copied from, see render/prototypes.py).
+        self.current = dag
+        ops = {t.task_id: self.by_spec[type(t.spec)](t, planned) for t in planned.tasks}
         if planned.takes_range and planned.kind != pm.CONFIG_ERRORS:
             # Attached after the tasks exist, on purpose: Airflow deep-copies a DAG's params into
             # every operator (once per class in its hierarchy) and validates them with jsonschema,
@@ -186,10 +193,6 @@ class _Renderer:
                 ops[t.task_id].upstream_task_ids.add(up)
             # A fresh notifier per task: notifiers keep per-send state.
             ops[t.task_id].on_failure_callback = [self.notifier(planned, t)]
-            # Bounded per task kind ([chronon] execution_timeouts); Spark steps share the Spark pool.
-            ops[t.task_id].execution_timeout = rt.execution_timeout(t.kind)
-            if pool := rt.pool(t.kind):
-                ops[t.task_id].pool = pool
             # Its tables, reported to OpenLineage (chronon_airflow.lineage); a task that skips touches none.
             if (t.reads or t.writes) and not t.skip_reason:
                 ops[t.task_id].chronon_inputs, ops[t.task_id].chronon_outputs = t.reads, t.writes
@@ -227,19 +230,31 @@ class _Renderer:
 
     # -- tasks -------------------------------------------------------------------------------
 
-    @staticmethod
-    def common(t: PlannedTask) -> dict[str, Any]:
-        """Arguments every task gets: a task that cannot run in this deployment skips when it
-        starts, with the reason in its log."""
-        return {"pre_execute": SkipTask(t.skip_reason)} if t.skip_reason else {}
+    def task(self, cls: type[BaseOperator], t: PlannedTask, task_args: dict[str, Any] | None = None,
+             **shared: Any) -> BaseOperator:
+        """Task ``t`` of the DAG being rendered: ``cls(**shared, **task_args)``, where ``task_args``
+        are what the class's ``_set_task_args`` sets (this task's own table, job, model …) and
+        ``shared`` is the same for every task of its kind. Built as a copy of the kind's one
+        constructed operator (:mod:`chronon_airflow.render.prototypes`), or constructed: a task that
+        cannot run in this deployment skips when it starts, with the reason in its log."""
+        task_args, dag = task_args or {}, self.current
+        assert dag is not None, "tasks are built by _Renderer.dag"
+        if t.skip_reason:
+            shared["pre_execute"] = SkipTask(t.skip_reason)
+        # Bounded per task kind ([chronon] execution_timeouts); Spark steps share the Spark pool.
+        shared.update(execution_timeout=self.runtime.execution_timeout(t.kind), pool=self.runtime.pool(t.kind))
+        if self.prototypes is None:
+            return cls(task_id=t.task_id, dag=dag, **shared, **task_args)
+        return self.prototypes.build(dag, cls, t.task_id, shared, task_args)
 
     def wait(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.sensors.partition import ChrononPartitionSensor
 
         p = cast(pm.WaitForPartition, t.spec).partition
-        return ChrononPartitionSensor(
-            task_id=t.task_id, **self.common(t), table=p.table, partition_column=p.column,
-            subpartitions=dict(p.subpartitions), lag_days=p.lag, window_start=p.start, window_end=p.end,
+        return self.task(
+            ChrononPartitionSensor, t,
+            dict(table=p.table, partition_column=p.column, subpartitions=dict(p.subpartitions), lag_days=p.lag,
+                 window_start=p.start, window_end=p.end),
             catalog=self.deployment.catalog, poke_interval=self.deployment.sensor_poke_interval,
             timeout=self.deployment.sensor_timeout)
 
@@ -247,61 +262,57 @@ class _Renderer:
         from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
 
         spec = cast(pm.SparkStep, t.spec)
-        return ChrononSparkSubmitOperator(task_id=t.task_id, **self.common(t), job=spec.job,
-                                          conn_id=self.deployment.spark_conn_id,
-                                          outlets=[table_asset(table) for table in spec.updates])
+        return self.task(ChrononSparkSubmitOperator, t,
+                         dict(job=spec.job, outlets=[table_asset(table) for table in spec.updates]),
+                         conn_id=self.deployment.spark_conn_id)
 
     def streaming(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.streaming_keeper import ChrononStreamingKeeperOperator
 
-        return ChrononStreamingKeeperOperator(task_id=t.task_id, **self.common(t),
-                                              job=cast(pm.GroupByStreaming, t.spec).job,
-                                              conn_id=self.deployment.spark_conn_id)
+        return self.task(ChrononStreamingKeeperOperator, t, dict(job=cast(pm.GroupByStreaming, t.spec).job),
+                         conn_id=self.deployment.spark_conn_id)
 
     def register_model(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelOperator
 
-        spec = cast(pm.RegisterModel, t.spec)
-        return RegisterModelOperator(task_id=t.task_id, **self.common(t), model=spec.model)
+        return self.task(RegisterModelOperator, t, dict(model=cast(pm.RegisterModel, t.spec).model))
 
     def register_model_transform(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.model_backend import RegisterModelTransformOperator
 
         spec = cast(pm.RegisterModelTransform, t.spec)
-        return RegisterModelTransformOperator(task_id=t.task_id, **self.common(t), join=spec.join, backend=spec.backend)
+        return self.task(RegisterModelTransformOperator, t, dict(join=spec.join, backend=spec.backend))
 
     def wait_for_batch_inference(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         # Submit and wait in one deferrable task: its retry submits again (see the operator).
         from chronon_airflow.operators.model_backend import ModelBatchInferenceOperator
 
         spec = cast(pm.WaitForBatchInference, t.spec)
-        return ModelBatchInferenceOperator(
-            task_id=t.task_id, **self.common(t), join=spec.join, backend=spec.backend,
-            outlets=[table_asset(spec.output_table)],
+        return self.task(
+            ModelBatchInferenceOperator, t,
+            dict(join=spec.join, backend=spec.backend, outlets=[table_asset(spec.output_table)]),
             poll_interval=self.deployment.batch_job_poll_interval, timeout=self.deployment.batch_job_timeout)
 
     def check_range(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.range_check import ChrononRangeCheckOperator
 
         # No retry: a range that is wrong now is wrong on the next try.
-        return ChrononRangeCheckOperator(task_id=t.task_id, **self.common(t), retries=0)
+        return self.task(ChrononRangeCheckOperator, t, retries=0)
 
     def register_team(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         # Imported per kind (as the Spark operators are): it brings the config loader, which a
         # task start of any other DAG does not need.
         from chronon_airflow.operators.metadata_upload import RegisterTeamModelTransformsOperator
 
-        return RegisterTeamModelTransformsOperator(task_id=t.task_id, **self.common(t), repo_root=self.root,
-                                                   join_paths=list(cast(pm.RegisterTeamModelTransforms,
-                                                                        t.spec).join_paths),
-                                                   team_emails=list(planned.owners), retries=0)
+        spec = cast(pm.RegisterTeamModelTransforms, t.spec)
+        return self.task(RegisterTeamModelTransformsOperator, t, repo_root=self.root,
+                         join_paths=list(spec.join_paths), team_emails=list(planned.owners), retries=0)
 
     def config_error(self, t: PlannedTask, planned: PlannedDag) -> BaseOperator:
         from chronon_airflow.operators.config_errors import ConfigErrorOperator
 
         spec = cast(pm.ReportConfigErrors, t.spec)
-        return ConfigErrorOperator(task_id=t.task_id, **self.common(t), errors=[e.to_dict() for e in spec.errors],
-                                   retries=0)
+        return self.task(ConfigErrorOperator, t, errors=[e.to_dict() for e in spec.errors], retries=0)
 
 
 class SkipTask:
@@ -317,6 +328,14 @@ class SkipTask:
         self.reason = reason
         self.__call__ = functools.partial(_skip, reason)
 
+    # Equal by reason: the tasks of one kind that skip for the same reason are copies of one
+    # operator (render/prototypes.py) and share its hook; it holds nothing else.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SkipTask) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash((SkipTask, self.reason))
+
 
 def _skip(reason: str, context: Any) -> None:
     from airflow.sdk.exceptions import AirflowSkipException
@@ -324,7 +343,9 @@ def _skip(reason: str, context: Any) -> None:
     raise AirflowSkipException(reason)
 
 
-def render(plan: Plan, root: str, deployment: Deployment, only_dag_id: str | None = None) -> dict[str, DAG]:
-    """The DAGs of ``plan`` (only ``only_dag_id``'s when given); ``root`` is the repo's folder."""
-    r = _Renderer(plan, str(root), deployment)
+def render(plan: Plan, root: str, deployment: Deployment, only_dag_id: str | None = None,
+           prototypes: bool = True) -> dict[str, DAG]:
+    """The DAGs of ``plan`` (only ``only_dag_id``'s when given); ``root`` is the repo's folder.
+    ``prototypes=False`` constructs every operator (the copies' reference in tests)."""
+    r = _Renderer(plan, str(root), deployment, prototypes)
     return {p.dag_id: r.dag(p) for p in plan.dags if only_dag_id is None or p.dag_id == only_dag_id}

@@ -86,7 +86,22 @@ class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        # Config values are checked here, so a bad one fails the DAG's build, not a run hours later.
+        self._set_task_args(table=table, partition_column=partition_column, subpartitions=subpartitions,
+                            lag_days=lag_days, window_start=window_start, window_end=window_end)
+        self.start_ds = start_ds
+        self.end_ds = end_ds
+        self.catalog = catalog
+        self.deferrable = deferrable
+        self.max_consecutive_errors = max_consecutive_errors
+        self._errors = 0
+
+    def _set_task_args(self, *, table: str, partition_column: str = "ds",
+                       subpartitions: Mapping[str, str] | None = None, lag_days: int = 0,
+                       window_start: str | None = None, window_end: str | None = None) -> None:
+        """What makes this wait this wait: the partition it looks for. ``__init__`` calls it, and so
+        does the render layer when it builds the task as a copy of another
+        (:mod:`chronon_airflow.render.prototypes`). Config values are checked here, so a bad one
+        fails the DAG's build, not a run hours later."""
         warehouse.check_table(table)
         warehouse.check_column(partition_column)
         subs = warehouse.check_subpartitions(subpartitions)
@@ -99,16 +114,10 @@ class ChrononPartitionSensor(ChrononLineageMixin, BaseSensorOperator):
         if window[0] and window[1] and window[0] > window[1]:
             raise ValueError(f"{table}: window_start {window[0]} is after window_end {window[1]}")
         self.table = table
-        self.start_ds = start_ds
-        self.end_ds = end_ds
         self.lag_days = lag_days
         self.partition_column = partition_column
-        self.catalog = catalog
         self.subpartitions = dict(subs)
         self.window_start, self.window_end = window
-        self.deferrable = deferrable
-        self.max_consecutive_errors = max_consecutive_errors
-        self._errors = 0
 
     @property
     def what(self) -> str:
