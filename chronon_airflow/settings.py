@@ -77,6 +77,9 @@ DEFAULTS: dict[str, str] = {
     # every file's mtime).
     "plan_cache_dir": "",
     "plan_cache_stamp": "mtime",
+    # Who writes the cache after a parse: "background" (a process of its own, so the parse does
+    # not wait for it) or "inline".
+    "plan_cache_writes": "background",
 }
 
 # Process-wide on purpose and safe: a memo of airflow.cfg's [chronon] section, keyed by the file's path

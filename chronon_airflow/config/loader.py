@@ -214,20 +214,19 @@ def _valid_schedule(schedule: str) -> bool:
 
 
 def _depth_exceeds(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests more than ``limit`` lists/objects deep (iterative: no recursion)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children: Iterable[Any]
-        if isinstance(value, dict):
-            children = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
+    """Whether ``data`` nests more than ``limit`` lists/objects deep (level by level: no recursion,
+    and only containers are visited; ``json`` makes exactly ``dict`` and ``list``)."""
+    level = [data] if type(data) in (dict, list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((c, depth + 1) for c in children)
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if type(value) is dict else value
+            below += [c for c in children if type(c) is dict or type(c) is list]
+        level = below
     return False
 
 

@@ -64,7 +64,8 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -76,6 +77,8 @@ FORMAT = 3
 KEEP_ENVS = 3  # environment folders kept; older ones are removed when a new one is written
 KEEP_BUNDLES = 3  # rendered states kept per shard (a change undone finds its old chunks)
 MISSING = (-1, -1)
+WRITER_SECONDS = 600  # a background writer still running after this is killed (SIGALRM)
+WRITER_WAIT = 60.0  # how long a parse waits for the writer of the previous one
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The Airflow config sections DAG() and the operators (SDK, Spark, smtp, standard providers) read
 # when a DAG file is parsed; their effective values are part of the render fingerprint.
@@ -345,6 +348,7 @@ class ShardCache:
                 self.base = None
         self.previous_state: dict | None = None
         self.previous_index: dict | None = None
+        self._writes: list[Callable[[], Any]] = []  # queued by this parse, done by flush()
 
     @property
     def enabled(self) -> bool:
@@ -497,30 +501,40 @@ class ShardCache:
         return out
 
     def store_plan(self, plan: Any, hashes: dict, parsed: FileResults) -> None:
-        """Write the shard's new plan entries, its index and the changed per-file chunks (best effort)."""
+        """Queue the writes of the shard's new plan entries, its index and the changed per-file
+        chunks (best effort; :meth:`flush` does them)."""
+        write = self._plan_write(plan, hashes, parsed)
+        if write is not None:
+            self._writes.append(write)
+
+    def _plan_write(self, plan: Any, hashes: dict, parsed: FileResults) -> Callable[[], None] | None:
         if not self.enabled:
-            return
+            return None
         try:
             if not all(_mkdir(p) for p in (self._base, self._dir, self._dir / "plans", self._dir / "files")):
-                return
-            _touch(self._dir)
-            for d in plan.dags:
-                digest, data = hashes.get(d.dag_id, (None, None))
-                if digest is not None and data is not None:
-                    path = self._dir / "plans" / f"{digest}.pickle"
-                    if not path.exists():
-                        _write(path, data)
+                return None
+            plans = [(self._dir / "plans" / f"{digest}.pickle", data) for d in plan.dags
+                     for digest, data in [hashes.get(d.dag_id, (None, None))]
+                     if digest is not None and data is not None]
             index = {"format": FORMAT, "root": plan.root, "closure": plan.closure,
                      "files": self._files_hash(plan.closure, plan.stamps),
                      "dags": {d.dag_id: (hashes[d.dag_id][0], self._inputs(plan, d))
                               for d in plan.dags if hashes.get(d.dag_id, (None,))[0] is not None}}
-            _write(self._path("index"), dumps(index))
             self.previous_index = index
+        except Exception:
+            return None
+
+        def write() -> None:
+            _touch(self._dir)
+            for path, data in plans:
+                if not path.exists():
+                    _write(path, data)
+            _write(self._path("index"), dumps(index))
             self._store_files(parsed)
             self._prune_plans(index)
             _prune_envs(self._base, self._dir)
-        except Exception:
-            return
+
+        return write
 
     def _store_files(self, parsed: FileResults) -> None:
         """One pickle per team folder, rewritten only when one of its entries changed."""
@@ -553,13 +567,51 @@ class ShardCache:
             return None
         return tuple((p, plan.stamps[p]) for p in d.inputs)
 
+    def has_history(self) -> bool:
+        """Whether an earlier parse of this shard left an index or a state to compare with."""
+        return self.enabled and bool(self._read_index() or self.previous_state)
+
+    @staticmethod
+    def _groups(plan: Any) -> dict[str, list]:
+        """The shard's planned DAGs by chunk: one per team (the config-errors DAG on its own)."""
+        groups: dict[str, list] = {}
+        for d in plan.dags:
+            groups.setdefault(d.team if d.kind != "config_errors" else "", []).append(d)
+        return groups
+
+    def _chunk_name(self, render_fp: str | None, content: list) -> str:
+        return f"{self.name}-{_hash([render_fp, content])}.pickle"
+
+    def render_new(self, plan: Any, parsed: FileResults, render_fp: str | None, render: Any) -> dict:
+        """Every DAG of a shard with no history here (an empty cache, a new environment), all
+        ``render``-ed. Nothing cached can be reused, so hashing the plans, naming the chunks and
+        writing plans, chunks and state are one queued write (:meth:`flush`)."""
+        groups = self._groups(plan)
+        rendered = {team: render(members) for team, members in groups.items()}
+        if self.enabled and render_fp is not None:
+            def write() -> None:
+                hashes = self.hashes(plan)
+                plan_write = self._plan_write(plan, hashes, parsed)
+                if plan_write is not None:
+                    plan_write()
+                if not all(h[0] is not None for h in hashes.values()) or not _mkdir(self._dir / "dags"):
+                    return
+                chunks: dict[str, str] = {}
+                for team, members in groups.items():
+                    content = [(d.dag_id, hashes[d.dag_id][0]) for d in members]
+                    chunks[team] = self._chunk_name(render_fp, content)
+                    chunk = {dag_id: (digest, rendered[team][dag_id]) for dag_id, digest in content}
+                    _write(self._dir / "dags" / chunks[team], dumps(chunk))
+                self._write_state(plan, render_fp, chunks)
+
+            self._writes.append(write)
+        return {dag_id: dag for fresh in rendered.values() for dag_id, dag in fresh.items()}
+
     def render(self, plan: Any, hashes: dict, render_fp: str | None, render: Any) -> dict:
         """Every DAG of the shard, in chunks of one team: a chunk whose DAGs all have the hashes of
         an existing chunk file is read from it; in the others each DAG whose hash is unchanged since
         the last full parse comes from that parse's chunk and only the rest are ``render``-ed."""
-        groups: dict[str, list] = {}
-        for d in plan.dags:
-            groups.setdefault(d.team if d.kind != "config_errors" else "", []).append(d)
+        groups = self._groups(plan)
         usable = self.enabled and render_fp is not None and bool(hashes) \
             and all(h[0] is not None for h in hashes.values())
         try:
@@ -573,7 +625,7 @@ class ShardCache:
         dags: dict = {}
         for team, members in groups.items():
             content = [(d.dag_id, hashes.get(d.dag_id, (None,))[0]) for d in members]
-            name = f"{self.name}-{_hash([render_fp, content])}.pickle"
+            name = self._chunk_name(render_fp, content)
             chunk = None
             if usable:
                 try:
@@ -591,7 +643,7 @@ class ShardCache:
 
     def _chunk(self, name: str, previous: str | None, members: list, content: list, render: Any) -> dict | None:
         """One team's chunk ``name``: read, or made from the previous chunk of that team and
-        ``render`` and written; ``None`` if it cannot be written (the caller renders it all)."""
+        ``render``, its write queued (:meth:`flush`)."""
         path = self._dir / "dags" / name
         chunk = self._read(path)
         if isinstance(chunk, dict) and list(chunk) == [c[0] for c in content] \
@@ -608,11 +660,13 @@ class ShardCache:
         todo = [d for d in members if d.dag_id not in reuse]
         fresh = render(todo) if todo else {}
         chunk = {dag_id: (digest, reuse[dag_id] if dag_id in reuse else fresh[dag_id]) for dag_id, digest in content}
-        if not _write(path, dumps(chunk)):
-            raise OSError(f"cannot write {path}")
+        self._writes.append(lambda: _write(path, dumps(chunk)))
         return chunk
 
     def _store_state(self, plan: Any, render_fp: str, chunks: dict[str, str]) -> None:
+        self._writes.append(lambda: self._write_state(plan, render_fp, chunks))
+
+    def _write_state(self, plan: Any, render_fp: str, chunks: dict[str, str]) -> None:
         try:
             key = _hash([render_fp, self._files_hash(plan.closure, plan.stamps)])
             history = [chunks]
@@ -630,6 +684,64 @@ class ShardCache:
                         pass
         except Exception:
             return
+
+    # -- writing --
+
+    def flush(self) -> None:
+        """Do the cache writes this parse queued. With ``[chronon] plan_cache_writes = background``
+        (the default) a background process does them and the parse returns its DAGs at once: the
+        writes (pickling every rendered DAG and planned DAG, a few hundred files) were a fifth of a
+        cold parse. It holds the shard's lock file until it is done; the next parse of the shard
+        waits for it (:meth:`wait_for_writer`). Inline when that cannot be (no ``fork``, no lock)."""
+        writes, self._writes = self._writes, []
+        if not writes or not self.enabled:
+            return
+        if not (settings.get("plan_cache_writes").strip().lower() == "background" and self._spawn_writer(writes)):
+            _run(writes)
+
+    def _spawn_writer(self, writes: list[Callable[[], Any]]) -> bool:
+        try:
+            import fcntl
+
+            if not (_mkdir(self._base) and _mkdir(self._dir)):
+                return False
+            fd = os.open(self._path("lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except (ImportError, OSError):
+            return False
+        try:
+            if not _lock(fd, fcntl.LOCK_EX, WRITER_WAIT):
+                return False  # an earlier writer is stuck: write here
+            pid = os.fork()
+        except (OSError, AttributeError):
+            os.close(fd)
+            return False
+        if pid == 0:  # a child that only forks the writer, so nobody has to reap it
+            try:
+                if os.fork() == 0:
+                    _writer(fd, writes)
+            finally:
+                os._exit(0)
+        # The lock stays held: the writer has its own copy of the descriptor (flock locks belong
+        # to the open file, not the process).
+        os.close(fd)
+        os.waitpid(pid, 0)
+        return True
+
+    def wait_for_writer(self, timeout: float | None = None) -> None:
+        """Wait, at most ``timeout`` seconds, for the background writer of an earlier parse of this
+        shard (a parse that does not wait would plan and render again what is being written)."""
+        if not self.enabled:
+            return
+        try:
+            import fcntl
+
+            fd = os.open(self._path("lock"), os.O_RDONLY)
+        except (ImportError, OSError):
+            return  # no writer ever ran here
+        try:
+            _lock(fd, fcntl.LOCK_SH, WRITER_WAIT if timeout is None else timeout)
+        finally:
+            os.close(fd)  # and with it our shared lock
 
     # -- pruning --
 
@@ -655,6 +767,49 @@ class ShardCache:
                     p.unlink()
                 except OSError:
                     pass
+
+
+def _run(writes: list[Callable[[], Any]]) -> None:
+    for write in writes:
+        try:
+            write()
+        except Exception:  # best effort: that entry is missing, the next parse rebuilds it
+            pass
+
+
+def _lock(fd: int, kind: int, timeout: float) -> bool:
+    """``flock`` ``kind`` on ``fd`` within ``timeout`` seconds."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+
+
+def _writer(lock_fd: int, writes: list[Callable[[], Any]]) -> None:
+    """The background writer (a grandchild of the parse): its own session, so it outlives the
+    parse's process group; no descriptor of the parse but the lock (the dag-processor waits for the
+    parse's pipes to close); bounded by an alarm. Never returns."""
+    import signal
+
+    try:
+        os.setsid()
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(WRITER_SECONDS)
+        null = os.open(os.devnull, os.O_RDWR)
+        for std in (0, 1, 2):
+            os.dup2(null, std)
+        os.closerange(3, lock_fd)
+        os.closerange(lock_fd + 1, 1 << 16)
+        _run(writes)
+    finally:
+        os._exit(0)
 
 
 def _touch(folder: Path) -> None:

@@ -53,6 +53,17 @@ def counted(monkeypatch):
     return seen
 
 
+def _parsed(repo) -> dict:
+    """A full parse and, when it returns, what its background writer leaves (as the next parse
+    sees the cache: it waits for that writer too)."""
+    from chronon_airflow.render import build_dags
+    from chronon_airflow.render.cache import ShardCache
+
+    dags = build_dags(repo)
+    ShardCache(repo, 0, 1).wait_for_writer()
+    return dags
+
+
 def _serialized(dags: dict) -> dict:
     from airflow.serialization.serialized_objects import DagSerialization
 
@@ -72,7 +83,7 @@ def _schedule(value: str):
 def test_cached_dags_equal_a_fresh_render(repo, cache_dir, monkeypatch):
     from chronon_airflow.render import build_dags
 
-    first = build_dags(repo)
+    first = _parsed(repo)
     (env,) = [p for p in cache_dir.iterdir() if p.is_dir()]
     assert (env / "0-of-1.state").exists() and (env / "0-of-1.index").exists()
     assert list((env / "dags").glob("0-of-1-*.pickle")) and list((env / "files").glob("0-of-1-*.pickle"))
@@ -293,7 +304,7 @@ def test_nothing_about_the_cache_breaks_a_parse(repo, cache_dir, damage, monkeyp
     if damage == "folder_is_a_file":
         cache_dir.write_text("not a folder")
     else:
-        build_dags(repo)
+        _parsed(repo)
         (env,) = [p for p in cache_dir.iterdir() if p.is_dir()]
         files = [p for p in env.rglob("*") if p.is_file()]
         if damage in ("garbage", "empty"):
@@ -320,7 +331,7 @@ def test_nothing_about_the_cache_breaks_a_parse(repo, cache_dir, damage, monkeyp
 def test_a_folder_others_can_write_is_never_read(repo, cache_dir, counted):
     from chronon_airflow.render import build_dags
 
-    build_dags(repo)
+    _parsed(repo)
     (env,) = [p for p in cache_dir.iterdir() if p.is_dir()]
     os.chmod(env / "dags", 0o777)
     counted["reset"]()
@@ -335,3 +346,67 @@ def test_the_plugin_page_key_changes_with_any_file(repo, cache_dir):
     assert snapshot(repo).key == key
     _edit(repo / "production/group_bys/risk/merchant_fraud_stats.v1", lambda d: d.__setitem__("x", 1))
     assert snapshot(repo).key != key
+
+
+# -- the background writer -------------------------------------------------------------------------
+
+def _queued(repo, text: str, go: Path, done: Path):
+    """A shard cache with one queued write that waits for ``go`` (at most 30 s), then writes ``done``."""
+    import time
+
+    from chronon_airflow.render.cache import ShardCache
+
+    cache = ShardCache(repo, 0, 1)
+    cache._dir.mkdir(parents=True)
+
+    def write():
+        deadline = time.monotonic() + 30
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done.write_text(text)
+
+    cache._writes.append(write)
+    return cache
+
+
+def test_the_parse_does_not_wait_for_the_cache_writes_and_the_next_parse_does(repo, cache_dir, tmp_path):
+    go, done = tmp_path / "go", tmp_path / "done"
+    cache = _queued(repo, "written", go, done)
+    read_end, write_end = os.pipe()  # as the dag-processor reads a parse's output
+    try:
+        cache.flush()  # inline, this would block until the write gave up waiting (30 s) and wrote
+        assert not done.exists()
+        os.close(write_end)
+        write_end = -1
+        # The writer holds none of the parse's descriptors: the reader sees the end at once.
+        assert os.read(read_end, 1) == b""
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+    go.touch()
+    cache.wait_for_writer()  # what the next parse of the shard does first
+    assert done.read_text() == "written"
+
+
+def test_inline_cache_writes(repo, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_WRITES", "inline")
+    go, done = tmp_path / "go", tmp_path / "done"
+    go.touch()
+    _queued(repo, "inline", go, done).flush()
+    assert done.read_text() == "inline"
+
+
+def test_a_cold_parse_leaves_a_complete_cache_behind(repo, cache_dir, counted):
+    """The files the background writer writes are what the next parse (and a task start) read."""
+    from chronon_airflow.render import build_dags
+
+    first = _parsed(repo)
+    envs = [p for p in cache_dir.iterdir() if p.is_dir()]
+    assert len(envs) == 1
+    names = {p.name for p in envs[0].iterdir()}
+    assert {"0-of-1.index", "0-of-1.state", "0-of-1.lock", "plans", "files", "dags"} <= names
+    assert len(list((envs[0] / "plans").iterdir())) == len(first)
+    counted["reset"]()
+    assert _serialized(build_dags(repo)) == _serialized(first)
+    assert counted["rendered"] == [] and counted["parsed"] == []
