@@ -77,8 +77,11 @@ FORMAT = 3
 KEEP_ENVS = 3  # environment folders kept; older ones are removed when a new one is written
 KEEP_BUNDLES = 3  # rendered states kept per shard (a change undone finds its old chunks)
 MISSING = (-1, -1)
-WRITER_SECONDS = 600  # a background writer still running after this is killed (SIGALRM)
-WRITER_WAIT = 60.0  # how long a parse waits for the writer of the previous one
+WRITER_SECONDS = 120  # a background writer still running after this is killed (SIGALRM)
+# How long a parse waits for the writer of the previous one (the largest shard's takes ~2 s): well
+# under [dag_processor] dag_file_processor_timeout (50 s), so a stuck writer only costs a parse the
+# cache, never its DAGs.
+WRITER_WAIT = 5.0
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The Airflow config sections DAG() and the operators (SDK, Spark, smtp, standard providers) read
 # when a DAG file is parsed; their effective values are part of the render fingerprint.

@@ -389,6 +389,22 @@ def test_the_parse_does_not_wait_for_the_cache_writes_and_the_next_parse_does(re
     assert done.read_text() == "written"
 
 
+def test_a_stuck_writer_costs_a_parse_the_cache_never_its_dags(repo, cache_dir, monkeypatch):
+    import fcntl
+
+    from chronon_airflow.render import build_dags, cache
+
+    expected = _serialized(_parsed(repo))
+    _edit(repo / JOIN_FILE, _schedule("@weekly"))
+    (env,) = [p for p in cache_dir.iterdir() if p.is_dir()]
+    monkeypatch.setattr(cache, "WRITER_WAIT", 0.2)
+    with open(env / "0-of-1.lock", "rb") as held:  # a writer that never finishes
+        fcntl.flock(held, fcntl.LOCK_EX)
+        dags = build_dags(repo)  # waits 0.2 s for it, then builds (and writes inline)
+    assert dags[JOIN].timetable.expression == "0 0 * * 0"
+    assert set(_serialized(dags)) == set(expected)
+
+
 def test_inline_cache_writes(repo, cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_WRITES", "inline")
     go, done = tmp_path / "go", tmp_path / "done"
