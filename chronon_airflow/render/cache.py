@@ -713,6 +713,7 @@ class ShardCache:
             return False
         try:
             if not _lock(fd, fcntl.LOCK_EX, WRITER_WAIT):
+                os.close(fd)
                 return False  # an earlier writer is stuck: write here
             pid = os.fork()
         except (OSError, AttributeError):

@@ -400,7 +400,9 @@ def test_a_stuck_writer_costs_a_parse_the_cache_never_its_dags(repo, cache_dir, 
     monkeypatch.setattr(cache, "WRITER_WAIT", 0.2)
     with open(env / "0-of-1.lock", "rb") as held:  # a writer that never finishes
         fcntl.flock(held, fcntl.LOCK_EX)
+        open_fds = len(os.listdir("/proc/self/fd"))
         dags = build_dags(repo)  # waits 0.2 s for it, then builds (and writes inline)
+        assert len(os.listdir("/proc/self/fd")) == open_fds  # nothing left open
     assert dags[JOIN].timetable.expression == "0 0 * * 0"
     assert set(_serialized(dags)) == set(expected)
 
