@@ -72,8 +72,8 @@ class ChrononSparkSubmitOperator(ChrononLineageMixin, SparkSubmitOperator):
         (:mod:`chronon_airflow.render.prototypes`): one place maps a job to the operator.
 
         The provider's own attributes for these arguments, as its ``__init__`` sets them from
-        ``application=``, ``conf=`` ... (``tests/unit/operators/test_chronon_spark.py`` checks it
-        against the provider's constructor)."""
+        ``application=``, ``conf=`` ... (``tests/unit/render/test_prototypes.py`` checks it against the
+        provider's constructor)."""
         if isinstance(job, dict):
             job = SparkJob(**job)
         self.job = job

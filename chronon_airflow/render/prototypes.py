@@ -24,7 +24,7 @@ the constructor builds: attribute by attribute and as the dag-processor serializ
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
@@ -34,23 +34,13 @@ from airflow.sdk.definitions.param import ParamsDict
 _INIT_KWARGS = "_BaseOperator__init_kwargs"  # what apply_defaults records of the constructor's arguments
 
 
-def _freeze(value: Any) -> Hashable:
-    """A hashable stand-in for an argument value (``TypeError`` if there is none)."""
-    if isinstance(value, Mapping):
-        return ("{}", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return ("[]", tuple(_freeze(v) for v in value))
-    hash(value)
-    return (type(value), value)
-
-
 class Prototypes:
     """One constructed operator per kind, and the tasks built as copies of it (see the module)."""
 
     def __init__(self) -> None:
         # kind -> (its constructed operator, the names of its attributes that hold containers)
         self._made: dict[Hashable, tuple[BaseOperator, tuple[str, ...]]] = {}
-        self._dag_args: tuple[DAG | None, Hashable] = (None, None)  # the last DAG's frozen default_args
+        self._dag_args: tuple[DAG | None, tuple] = (None, ())  # the last DAG's default_args, as a key
         self.copies = 0  # tasks built as copies (the rest were constructed)
 
     def build(self, dag: DAG, cls: type[BaseOperator], task_id: str, shared: dict[str, Any],
@@ -58,11 +48,11 @@ class Prototypes:
         """The task ``task_id`` of ``dag``: ``cls(task_id=..., **shared, **task_args)`` added to it."""
         try:
             if self._dag_args[0] is not dag:
-                self._dag_args = (dag, _freeze(dag.default_args))
+                self._dag_args = (dag, tuple(sorted(dag.default_args.items())))
             # The renderer passes a kind's shared arguments in one order: no need to sort them.
             key: Hashable = (cls, tuple(shared.items()), self._dag_args[1])
             hash(key)
-        except TypeError:  # a list or dict among them: this kind is always constructed
+        except TypeError:  # a list or dict among the arguments: this kind is always constructed
             key = None
         if key is None or DagContext.get_current() is not None or not hasattr(cls, "_set_task_args"):
             # No kind to share, or a DAG context would adopt the prototype: construct it.

@@ -105,6 +105,14 @@ def spark_worker_executors(stack: DistributedStack, worker: str) -> list[dict[st
         return []
 
 
+def spark_executor_log(stack: DistributedStack, worker: str, app_id: str, executor_id: Any) -> str:
+    """What executor ``executor_id`` of ``app_id`` on ``worker`` has written to stderr so far."""
+    try:
+        return (stack.spark_dir / worker / app_id / str(executor_id) / "stderr").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def non_loopback_listeners(stack: DistributedStack) -> list[str]:
     """Listening sockets of the stack's processes (every one, descendants included: Spark drivers
     and executors too) on an address outside 127.0.0.0/8."""
