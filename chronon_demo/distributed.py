@@ -122,6 +122,10 @@ class DistributedStack(Stack):
     def spark_dir(self) -> Path:
         return self.workspace / "spark"
 
+    def spark_work_dir(self, worker: str) -> Path:
+        """A Spark worker's work dir: ``<application id>/<executor id>/stderr`` for each executor."""
+        return self.spark_dir / worker
+
     @property
     def redis_dir(self) -> Path:
         return self.workspace / "redis"
@@ -263,7 +267,7 @@ class DistributedStack(Stack):
                                       "--webui-port", str(ports["spark-master-ui"])],
                                self.spark_env(), cwd=self.spark_dir, tier=TIER_SERVICES)
         if name.startswith("spark-worker-"):
-            work = self.spark_dir / name
+            work = self.spark_work_dir(name)
             work.mkdir(parents=True, exist_ok=True)
             return self._spawn(name, [self._spark_class(), "org.apache.spark.deploy.worker.Worker",
                                       spark_master_url(st), "--host", "127.0.0.1",

@@ -108,7 +108,7 @@ def spark_worker_executors(stack: DistributedStack, worker: str) -> list[dict[st
 def spark_executor_log(stack: DistributedStack, worker: str, app_id: str, executor_id: Any) -> str:
     """What executor ``executor_id`` of ``app_id`` on ``worker`` has written to stderr so far."""
     try:
-        return (stack.spark_dir / worker / app_id / str(executor_id) / "stderr").read_text(errors="replace")
+        return (stack.spark_work_dir(worker) / app_id / str(executor_id) / "stderr").read_text(errors="replace")
     except OSError:
         return ""
 
