@@ -30,11 +30,15 @@ class FlakyCatalog(PartitionCatalog):
 
     def missing_partitions(self, table, partitions, partition_column="ds", subpartitions=None):
         cls = type(self)
-        cls.checks += 1
-        if cls.fail_next > 0:
-            cls.fail_next -= 1
-            raise ConnectionError("metastore unreachable")
-        return LocalWarehouseCatalog().missing_partitions(table, partitions, partition_column, subpartitions)
+        try:
+            if cls.fail_next > 0:
+                cls.fail_next -= 1
+                raise ConnectionError("metastore unreachable")
+            return LocalWarehouseCatalog().missing_partitions(table, partitions, partition_column, subpartitions)
+        finally:
+            # Counted once the check has looked: a test that lands a partition after n checks must
+            # not have it land between the count and the listing (check n would then see it present).
+            cls.checks += 1
 
 
 FLAKY = f"{__name__}.FlakyCatalog"
