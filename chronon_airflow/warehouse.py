@@ -15,6 +15,7 @@ identifiers, sub-partition values ``[A-Za-z0-9_.:+-]+``, the column's value a ``
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -99,6 +100,9 @@ def table_path(root: str | os.PathLike, fq_table: str) -> Path:
     return Path(root) / namespace / table
 
 
+_COMMIT_ATTEMPTS = 100  # a commit that loses this many races in a row gives up
+
+
 def partition_path(root: str | os.PathLike, fq_table: str, ds: str, column: str = PARTITION_COLUMN,
                    subpartitions: SubpartitionSpec = None) -> Path:
     return table_path(root, fq_table).joinpath(*partition_spec(ds, column, subpartitions).split("/"))
@@ -139,14 +143,29 @@ def staging_path(root: str | os.PathLike, fq_table: str, ds: str, column: str = 
 def commit_partition(root: str | os.PathLike, fq_table: str, ds: str, staging: Path,
                      column: str = PARTITION_COLUMN,
                      subpartitions: SubpartitionSpec = None) -> Path:
-    """Atomically replace the partition with the files in ``staging`` and mark it committed."""
+    """Replace the partition with the files in ``staging`` and mark it committed.
+
+    A reader sees the old files, no partition, or the new files, never a mix. Writers of the same
+    partition at once (two backfills of one day, a retry beside a run that was thought lost) do
+    not fail each other: the last rename wins and its files are the partition."""
     target = partition_path(root, fq_table, ds, column, subpartitions)
     (staging / SUCCESS_MARKER).touch()
-    if target.exists():
-        trash = target.parent / f".trash-{target.name}-{uuid.uuid4().hex}"
-        os.rename(target, trash)
-        os.rename(staging, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(staging, target)
-    return target
+    moved_aside: list[Path] = []
+    try:
+        for _ in range(_COMMIT_ATTEMPTS):
+            try:
+                os.rename(staging, target)  # atomic, and fails while a partition is there
+                return target
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            trash = target.parent / f".trash-{target.name}-{uuid.uuid4().hex}"
+            try:
+                os.rename(target, trash)
+            except FileNotFoundError:  # another writer moved it aside first: try again
+                continue
+            moved_aside.append(trash)
+        raise OSError(errno.EBUSY, f"{target}: still replaced by other writers after {_COMMIT_ATTEMPTS} attempts")
+    finally:
+        for trash in moved_aside:
+            shutil.rmtree(trash, ignore_errors=True)

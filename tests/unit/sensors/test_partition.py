@@ -102,6 +102,36 @@ def test_layout_keeps_ds_and_adds_column_subpartitions_and_default_namespace(tmp
         warehouse.partition_path(tmp_path, "ns.t", "2024-01-01", "ds", {"hr": "../../x"})
 
 
+def test_writers_of_one_partition_at_once_all_commit_and_the_last_one_wins(tmp_path):
+    import threading
+
+    writers, rounds = 6, 15
+    for r in range(rounds):
+        stagings = []
+        for w in range(writers):
+            staging = warehouse.staging_path(tmp_path, "ns.t", "2024-01-01")
+            (staging / f"part-{w}.parquet").write_bytes(b"PAR1")
+            stagings.append(staging)
+        start, errors = threading.Barrier(writers), []
+
+        def commit_one(staging, start=start, errors=errors):
+            start.wait()
+            try:
+                warehouse.commit_partition(tmp_path, "ns.t", "2024-01-01", staging)
+            except OSError as e:  # what a lost race raised before
+                errors.append(e)
+
+        threads = [threading.Thread(target=commit_one, args=(s,)) for s in stagings]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], f"round {r}: {errors}"
+        files = sorted(p.name for p in warehouse.partition_path(tmp_path, "ns.t", "2024-01-01").iterdir())
+        assert len(files) == 2 and files[0] == warehouse.SUCCESS_MARKER and files[1].startswith("part-"), files
+        assert sorted(p.name for p in warehouse.table_path(tmp_path, "ns.t").iterdir()) == ["ds=2024-01-01"]
+
+
 def test_local_catalog_dt_column_and_hr_subpartition(wh):
     commit(wh, "ns.mutations", "2024-01-01", "dt", HR)
     commit(wh, "ns.mutations", "2024-01-02", "dt", {"hr": "01:00"})  # another hour: not ours
