@@ -137,7 +137,7 @@ def test_secrets_never_in_logs_xcom_rendered_templates_or_page(tmp_path, airflow
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         write_pre_mt(b.warehouse, module.join, "2024-08-02", query_relevance_rows("2024-08-02"))
-        b.admin("POST", "/admin/faults", json={"job_delay_ms": 1000})  # the wait defers to the trigger
+        b.admin("POST", "/admin/faults", json={"job_delay_ms": 4000})  # the wait defers to the trigger
         run = module.dag.test(logical_date=dt.datetime(2024, 8, 2, tzinfo=dt.timezone.utc))
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert states == dict.fromkeys(["register_model", "register_transform", "batch_inference"], "success"), states

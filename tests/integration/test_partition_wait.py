@@ -117,7 +117,7 @@ def test_deadline_gives_a_timeout_event_naming_the_missing(wh):
     assert event["status"] == "timeout", event
     assert event["missing"] == ["2024-01-01", "2024-01-02"] and event["missing_count"] == 2
     assert "bare/ds=*: still 2 of 2 partitions missing: 2024-01-01, 2024-01-02" in event["message"]
-    assert 0.25 <= time.monotonic() - started < 2.5
+    assert 0.25 <= time.monotonic() - started < 10  # the status says the deadline ended it; this, roughly when
 
 
 def test_catalog_errors_are_retried_up_to_a_bound(wh):
