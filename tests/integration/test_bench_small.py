@@ -73,3 +73,34 @@ def test_harness_runs_every_figure_at_tiny_scale(tmp_path):
     from chronon_bench.harness import table
 
     assert "P9 dag-processor first start" in table(report)
+
+
+def test_serialize_ablation_at_a_tiny_scale():
+    """The P7b ablation runs end to end (its own Airflow home, a generated repo) and prints a row
+    per set; every feature it takes off changed the serialized DAGs, or it would have failed."""
+    import subprocess
+    import sys
+
+    from chronon_bench.serialize_ablation import strips
+
+    out = subprocess.run([sys.executable, "-m", "chronon_bench.serialize_ablation", "--joins", "12", "--group-bys",
+                          "7", "--teams", "3", "--rounds", "1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {line[2:42].strip(): line[42:].split() for line in out.stdout.splitlines()[2:]}
+    expected = ["bare", "bare with our schedules", "ours", *(f"ours without {n}" for n in strips()),
+                "ours without all of the above"]
+    assert list(rows) == expected, out.stdout
+    assert all(float(r[0]) > 0 for r in rows.values()) and rows["bare"][1] == "1.00x"
+    assert out.stdout.startswith(f"{generator.expected_dag_count(**TINY)} DAGs, ")
+
+
+def test_serialize_ablation_refuses_a_feature_that_changes_nothing(tmp_path, monkeypatch):
+    import pytest
+
+    from chronon_bench import serialize_ablation
+
+    generator.generate(tmp_path / "repo", **TINY)
+    monkeypatch.setenv("AIRFLOW__CHRONON__PLAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(serialize_ablation, "strips", lambda: {"nothing": lambda dag: None})
+    with pytest.raises(RuntimeError, match="taking off 'nothing' does not change the serialized DAGs"):
+        serialize_ablation.measure(tmp_path / "repo", tmp_path, rounds=1)
