@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scales", default=",".join(map(str, d.scales)),
                    help="join counts of the growth curve (parse figures and dag-processor), e.g. 500,2000")
     p.add_argument("--shards", type=int, default=d.shards,
-                   help="DAG file shards (0: one per 500 DAGs)")
+                   help="DAG file shards (0: one per 1,000 DAGs)")
     p.add_argument("--parsing-processes", type=int, default=d.parsing_processes)
     p.add_argument("--e2e-timeout", type=float, default=d.e2e_timeout)
     p.add_argument("--parts", default="1234e",

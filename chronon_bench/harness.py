@@ -98,7 +98,7 @@ def compile_package() -> None:
     compileall.compile_dir(str(PROJECT_ROOT / "chronon_airflow"), quiet=1)
 
 
-SHARD_DAGS = 500  # DAGs per shard when --shards is not given (README "Scale")
+SHARD_DAGS = 1000  # DAGs per shard when --shards is not given (README "Scale")
 
 
 def auto_shards(dags: int) -> int:
