@@ -100,9 +100,6 @@ def table_path(root: str | os.PathLike, fq_table: str) -> Path:
     return Path(root) / namespace / table
 
 
-_COMMIT_ATTEMPTS = 100  # a commit that loses this many races in a row gives up
-
-
 def partition_path(root: str | os.PathLike, fq_table: str, ds: str, column: str = PARTITION_COLUMN,
                    subpartitions: SubpartitionSpec = None) -> Path:
     return table_path(root, fq_table).joinpath(*partition_spec(ds, column, subpartitions).split("/"))
@@ -138,6 +135,9 @@ def staging_path(root: str | os.PathLike, fq_table: str, ds: str, column: str = 
     staging = target.parent / f".staging-{target.name}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
     return staging
+
+
+_COMMIT_ATTEMPTS = 100  # a commit that loses this many races in a row gives up
 
 
 def commit_partition(root: str | os.PathLike, fq_table: str, ds: str, staging: Path,
