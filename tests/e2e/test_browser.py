@@ -5,7 +5,9 @@ Skipped, with the reason, only when Chromium is missing or cannot start.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -102,7 +104,7 @@ def test_trigger_a_join_from_the_form_and_see_the_run(page, live_stack):
     finally:
         # The run only had to appear: remove it (whatever failed above) so it does not compute
         # partitions the end-to-end runs check.
-        _delete_run(live_stack.client, dag_id, run_id)
+        _delete_run(live_stack, dag_id, run_id)
 
 
 def _wait_for_run(client, dag_id: str, run_id: str, timeout: float) -> dict:
@@ -116,13 +118,28 @@ def _wait_for_run(client, dag_id: str, run_id: str, timeout: float) -> dict:
             time.sleep(1)
 
 
-def _delete_run(client, dag_id: str, run_id: str) -> None:
-    """Delete the run once it exists (the trigger may still be in flight when a check failed)."""
+def _delete_run(live_stack, dag_id: str, run_id: str) -> None:
+    """Delete the run once it exists (the trigger may still be in flight when a check failed) and
+    the scheduler has handled its landing deadline (a few seconds after it was queued, on this stack).
+
+    Airflow's scheduler on SQLite reads due deadlines and then their callbacks in separate
+    statements, without the row lock it takes on PostgreSQL: a run deleted in between (the delete
+    cascades to its deadline's callback) crashed it with "Unknown Callback type: NoneType", and
+    every later run of the stack stayed queued."""
     try:
-        _wait_for_run(client, dag_id, run_id, timeout=60)
+        _wait_for_run(live_stack.client, dag_id, run_id, timeout=60)
     except Exception:
         return  # never created: nothing to delete
-    client.delete_dag_run(dag_id, run_id)
+    db = live_stack.stack.airflow_home / "airflow.db"
+    unhandled = ("SELECT count(*) FROM deadline JOIN dag_run ON deadline.dagrun_id = dag_run.id "
+                 "WHERE dag_run.dag_id = ? AND dag_run.run_id = ? AND NOT deadline.missed")
+    bound = time.monotonic() + 120
+    while time.monotonic() < bound:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+            if conn.execute(unhandled, (dag_id, run_id)).fetchone()[0] == 0:
+                break
+        time.sleep(1)
+    live_stack.client.delete_dag_run(dag_id, run_id)
 
 
 def test_chronon_page_lists_the_config_error(page, live_stack):
