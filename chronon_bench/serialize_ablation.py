@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 BASELINE_FILE = Path(__file__).with_name("baseline_dags.py")
 
@@ -76,16 +77,8 @@ def _baseline(spec_file: Path, scheduled: bool) -> list[Any]:
     from airflow.sdk import DAG
 
     settings = {"BENCH_BASELINE_JSON": str(spec_file), "BENCH_BASELINE_SCHEDULES": "1" if scheduled else "0"}
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)  # what the baseline file reads
-    try:
+    with mock.patch.dict(os.environ, settings):  # what the baseline file reads, for this run only
         return [v for v in runpy.run_path(str(BASELINE_FILE)).values() if isinstance(v, DAG)]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def measure(repo: Path, work: Path, rounds: int) -> dict[str, Any]:

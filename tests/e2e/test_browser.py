@@ -134,11 +134,9 @@ def _delete_run(live_stack, dag_id: str, run_id: str) -> None:
     unhandled = ("SELECT count(*) FROM deadline JOIN dag_run ON deadline.dagrun_id = dag_run.id "
                  "WHERE dag_run.dag_id = ? AND dag_run.run_id = ? AND NOT deadline.missed")
     bound = time.monotonic() + 120
-    while time.monotonic() < bound:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
-            if conn.execute(unhandled, (dag_id, run_id)).fetchone()[0] == 0:
-                break
-        time.sleep(1)
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+        while conn.execute(unhandled, (dag_id, run_id)).fetchone()[0] and time.monotonic() < bound:
+            time.sleep(1)
     live_stack.client.delete_dag_run(dag_id, run_id)
 
 
