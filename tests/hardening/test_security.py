@@ -89,13 +89,14 @@ def test_hostile_dependency_names_never_reach_a_shell(corpus):
 DAG_FILE = """
 import datetime as dt
 import json
+from pathlib import Path
 
 from airflow.sdk import DAG
 
 from chronon_airflow.operators.model_backend import (
     ModelBatchInferenceOperator, RegisterModelOperator, RegisterModelTransformOperator)
 
-join = json.loads(open({path!r}).read())
+join = json.loads(Path({path!r}).read_text())
 join["metaData"]["name"] = "search.hardening_secrets.v1"
 params = join["modelTransforms"]["transforms"][0]["model"]["inferenceSpec"]["modelBackendParams"]
 params.update({params_json})
@@ -223,6 +224,7 @@ def cli_backend(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def test_reference_backend_binds_to_loopback_by_default(cli_backend):

@@ -62,12 +62,16 @@ def test_hook_resolves_the_connection_and_names_a_missing_one(connection):
 
 def test_provider_registers_the_connection_type():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
+    hook_class = "chronon_airflow.hooks.model_backend.ModelBackendHook"
+    # What the UI's connection form lists (without importing hooks) ...
     pm = ProvidersManager()
-    assert "chronon_model_backend" in pm.hooks
-    assert pm.hooks["chronon_model_backend"].hook_class_name == \
-        "chronon_airflow.hooks.model_backend.ModelBackendHook"
+    ui = {m.connection_type: m for m in pm.iter_connection_type_hook_ui_metadata()}
+    assert ui["chronon_model_backend"].hook_class_name == hook_class
     assert "extra__chronon_model_backend__base_url" in pm.connection_form_widgets
+    # ... and what a task process resolves the connection type to.
+    assert ProvidersManagerTaskRuntime().hooks["chronon_model_backend"].hook_class_name == hook_class
 
 
 def test_trigger_serialize_round_trip():
@@ -155,6 +159,7 @@ def test_operators_template_only_the_dates():
 DAG_FILE = """
 import datetime as dt
 import json
+from pathlib import Path
 
 from airflow.sdk import DAG
 
@@ -162,7 +167,7 @@ from chronon_airflow.operators.model_backend import (
     RegisterModelsOperator, RegisterModelTransformOperator, SubmitModelBatchJobOperator)
 from chronon_airflow.sensors.model_batch_job import ModelBatchJobSensor
 
-join = json.loads(open({path!r}).read())
+join = json.loads(Path({path!r}).read_text())
 # A secret-looking param must reach the backend but never the logs or XCom.
 join["modelTransforms"]["transforms"][0]["model"]["inferenceSpec"]["modelBackendParams"]["api_token"] = "zz-hidden"
 

@@ -19,6 +19,7 @@ QR = "joins/search/query_relevance.v1"
 DAG_FILE = """
 import datetime as dt
 import json
+from pathlib import Path
 
 from airflow.sdk import DAG
 
@@ -26,8 +27,8 @@ from chronon_airflow.operators.chronon_spark import ChrononSparkSubmitOperator
 from chronon_airflow.spark import build_spark_job
 
 conf_path = {conf_path!r}
-teams = json.loads(open({teams!r}).read())
-job = build_spark_job(json.loads(open(conf_path).read()), conf_path, "backfill", teams, engine="local",
+teams = json.loads(Path({teams!r}).read_text())
+job = build_spark_job(json.loads(Path(conf_path).read_text()), conf_path, "backfill", teams, engine="local",
                       env="production")
 
 with DAG("chronon_spark_dag_test", schedule=None, start_date=dt.datetime(2024, 1, 1), catchup=False) as dag:
