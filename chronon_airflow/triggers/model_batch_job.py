@@ -3,18 +3,18 @@
 It lives in the installed package (the triggerer imports it by the path ``serialize()`` returns).
 Transient poll errors (connection problems, 5xx/429 after the client's own retries) are tolerated
 up to ``max_consecutive_errors`` in a row; a 404 or other 4xx is final. The deadline is an absolute
-epoch time fixed when the sensor deferred, so a triggerer restart does not extend it.
+epoch time fixed when the sensor deferred, so a triggerer restart does not extend it. The first poll
+comes one interval after the start (:mod:`chronon_airflow.triggers.pacing` says why).
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from chronon_airflow.backend.interface import SUCCEEDED, BackendError
+from chronon_airflow.triggers.pacing import past, until_next_poll
 
 # Event "status" values the sensor's execute_complete understands.
 EVENT_SUCCESS = "success"
@@ -67,6 +67,7 @@ class ModelBatchJobTrigger(BaseTrigger):
         errors = 0
         try:
             while True:
+                await until_next_poll(self.poll_interval, self.deadline)  # not at once: see pacing.py
                 try:
                     status = await client.get_model_batch_job_status(self.job_id, self.start_ds, self.end_ds)
                 except BackendError as e:
@@ -87,14 +88,9 @@ class ModelBatchJobTrigger(BaseTrigger):
                         yield self._event(kind, status.message, status.status)
                         return
                     self.log.info("job %s is %s: %s", self.job_id, status.status, status.message)
-                delay = self.poll_interval
-                if self.deadline is not None:
-                    remaining = self.deadline - time.time()
-                    if remaining <= 0:
-                        yield self._event(EVENT_TIMEOUT, f"job {self.job_id} did not finish before the timeout; "
-                                                         "it may still be running on the backend")
-                        return
-                    delay = min(delay, remaining)  # poll once more right at the deadline
-                await asyncio.sleep(delay)
+                if past(self.deadline):
+                    yield self._event(EVENT_TIMEOUT, f"job {self.job_id} did not finish before the timeout; "
+                                                     "it may still be running on the backend")
+                    return
         finally:
             await client.aclose()

@@ -7,16 +7,17 @@ or a dotted class path): nothing but names, dates and numbers is serialized. Eac
 are tolerated up to ``max_consecutive_errors`` in a row (a metastore blip); an error that cannot
 get better (a catalog that cannot be built, a bad name: ValueError/TypeError) ends the wait at
 once. The deadline is an absolute epoch time fixed when the sensor deferred, so a triggerer
-restart does not extend it.
+restart does not extend it. The first check comes one interval after the start
+(:mod:`chronon_airflow.triggers.pacing` says why).
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from chronon_airflow.triggers.pacing import past, until_next_poll
 
 # Event "status" values the sensor's execute_complete understands.
 EVENT_SUCCESS = "success"
@@ -100,6 +101,7 @@ class ChrononPartitionTrigger(BaseTrigger):
         subpartitions = dict(self.subpartitions) or None
         remaining, errors = list(self.partitions), 0
         while True:
+            await until_next_poll(self.poll_interval, self.deadline)  # not at once: see pacing.py
             try:
                 missing = list(await catalog.amissing_partitions(self.table, remaining, self.column, subpartitions))
             except (ValueError, TypeError) as e:
@@ -121,12 +123,7 @@ class ChrononPartitionTrigger(BaseTrigger):
                 wanted = set(missing)
                 remaining = [p for p in remaining if p in wanted]  # a partition seen present stays present
                 self.log.info("%s: %s", self.what, describe_missing(remaining, len(self.partitions)))
-            delay = self.poll_interval
-            if self.deadline is not None:
-                left = self.deadline - time.time()
-                if left <= 0:
-                    still = describe_missing(remaining, len(self.partitions))
-                    yield self._event(EVENT_TIMEOUT, f"{self.what}: still {still} at the sensor's timeout", remaining)
-                    return
-                delay = min(delay, left)  # check once more right at the deadline
-            await asyncio.sleep(delay)
+            if past(self.deadline):
+                still = describe_missing(remaining, len(self.partitions))
+                yield self._event(EVENT_TIMEOUT, f"{self.what}: still {still} at the sensor's timeout", remaining)
+                return

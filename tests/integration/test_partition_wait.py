@@ -120,6 +120,25 @@ def test_deadline_gives_a_timeout_event_naming_the_missing(wh):
     assert 0.25 <= time.monotonic() - started < 10  # the status says the deadline ended it; this, roughly when
 
 
+def test_the_first_check_comes_one_interval_after_the_start(wh):
+    """The sensor checked just before deferring; a trigger that fired at once would race Airflow's
+    handling of the deferring worker's exit (chronon_airflow/triggers/pacing.py)."""
+    commit(wh, "ns.mutations", "2024-01-01", "dt", HR)
+    commit(wh, "ns.mutations", "2024-01-02", "dt", HR)
+    started = time.monotonic()
+    event = asyncio.run(first_event(trigger(poll_interval=1.0)))
+    assert event["status"] == "success", event
+    assert time.monotonic() - started >= 1.0
+
+    # A triggerer that restarts after the deadline still checks once, at once: present is success,
+    # missing is the timeout.
+    event = asyncio.run(first_event(trigger(poll_interval=3600.0, deadline=time.time() - 5)))
+    assert event["status"] == "success", event
+    event = asyncio.run(first_event(trigger(table="bare", column="ds", subpartitions=None, poll_interval=3600.0,
+                                            deadline=time.time() - 5)))
+    assert event["status"] == "timeout" and event["missing_count"] == 2, event
+
+
 def test_catalog_errors_are_retried_up_to_a_bound(wh):
     commit(wh, "ns.mutations", "2024-01-01", "dt", HR)
     commit(wh, "ns.mutations", "2024-01-02", "dt", HR)
