@@ -122,14 +122,6 @@ class AirflowClient:
             body["note"] = note
         return self.request("PATCH", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", json=body).json()
 
-    def delete_dag_run(self, dag_id: str, run_id: str) -> None:
-        """Delete a run; a running one is marked failed first (the API refuses to delete it)."""
-        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}"
-        r = self.request("DELETE", path, ok=(204, 404, 409))
-        if r.status_code == 409:
-            self.set_dag_run_state(dag_id, run_id, "failed")
-            self.request("DELETE", path, ok=(204, 404))
-
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         r = self.request("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances",
                          params={"limit": 1000})
