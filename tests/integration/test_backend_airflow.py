@@ -18,6 +18,7 @@ from tests.support.backend import (
     query_relevance_rows,
     running_backend,
     trigger_for,
+    wait_for_job,
     write_pre_mt,
 )
 
@@ -130,23 +131,16 @@ def test_trigger_unknown_job_and_timeout(backend, connection):
 def test_trigger_polls_first_one_interval_after_it_starts(backend, connection):
     """The task polled just before deferring; a trigger that fired at once would race Airflow's
     handling of the deferring worker's exit (chronon_airflow/triggers/pacing.py)."""
-    from chronon_airflow.triggers.model_batch_job import ModelBatchJobTrigger
-
     job_id = submit(backend, "2024-07-07")
-    with HttpModelBackend(backend.url) as c:
-        for _ in range(300):  # until the job has ended: a first poll at once would see SUCCEEDED
-            if c.get_model_batch_job_status(job_id, "2024-07-07", "2024-07-07").is_terminal:
-                break
-            time.sleep(0.05)
+    with HttpModelBackend(backend.url) as c:  # until the job has ended: a first poll at once would see SUCCEEDED
+        wait_for_job(c, job_id, "2024-07-07", "2024-07-07")
     started = time.monotonic()
-    event = asyncio.run(first_event(ModelBatchJobTrigger(job_id=job_id, start_ds="2024-07-07", end_ds="2024-07-07",
-                                                         backend="reference", poll_interval=1.0)))
+    event = asyncio.run(first_event(trigger_for(job_id, "2024-07-07", poll_interval=1.0)))
     assert event["status"] == "success", event
     assert time.monotonic() - started >= 1.0
 
     # A triggerer that restarts after the deadline still polls once, at once.
-    late = ModelBatchJobTrigger(job_id=job_id, start_ds="2024-07-07", end_ds="2024-07-07", backend="reference",
-                                poll_interval=3600.0, deadline=time.time() - 5)
+    late = trigger_for(job_id, "2024-07-07", poll_interval=3600.0, deadline=time.time() - 5)
     assert asyncio.run(asyncio.wait_for(first_event(late), 30))["status"] == "success"
 
 

@@ -65,12 +65,13 @@ async def first_event(trigger):
     raise AssertionError("trigger ended without an event")
 
 
-def trigger_for(job_id: str, start: str, end: str | None = None, **kwargs):
-    """A batch-job trigger for backend "reference" polling every 50 ms (``end`` defaults to ``start``)."""
+def trigger_for(job_id: str, start: str, end: str | None = None, poll_interval: float = 0.05, **kwargs):
+    """A batch-job trigger for backend "reference", polling every 50 ms unless told (``end`` defaults
+    to ``start``)."""
     from chronon_airflow.triggers.model_batch_job import ModelBatchJobTrigger
 
     return ModelBatchJobTrigger(job_id=job_id, start_ds=start, end_ds=end or start, backend="reference",
-                                poll_interval=0.05, **kwargs)
+                                poll_interval=poll_interval, **kwargs)
 
 
 def write_pre_mt(root: Path, join: dict, ds: str, frame: pd.DataFrame) -> str:
