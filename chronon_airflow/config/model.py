@@ -156,8 +156,33 @@ class Aggregation:
         )
 
 
+class _CompiledConf:
+    """What every compiled config (GroupBy, join, staging query) answers the same way: its name and
+    team come from its metadata, its output table from Chronon's naming rule, and ``thrift()`` gives a
+    copy of the JSON it was loaded from. Subclasses are frozen dataclasses with ``metadata`` and ``raw``."""
+
+    __slots__ = ()
+    metadata: MetaData
+    raw: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def team(self) -> str:
+        return self.metadata.team
+
+    def thrift(self) -> dict[str, Any]:
+        return _thrift_copy(self.raw)
+
+    @property
+    def output_table(self) -> str:
+        return naming.output_table(self.metadata.output_namespace or "", self.name)
+
+
 @dataclass(frozen=True, slots=True)
-class GroupByConf:
+class GroupByConf(_CompiledConf):
     path: str
     metadata: MetaData
     sources: tuple[Source, ...]
@@ -166,13 +191,6 @@ class GroupByConf:
     backfill_start_date: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
     accuracy: int | None = None  # thrift Accuracy: TEMPORAL=0, SNAPSHOT=1; None when not compiled in
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    def thrift(self) -> dict[str, Any]:
-        return _thrift_copy(self.raw)
 
     @property
     def join_sources(self) -> tuple[Source, ...]:
@@ -193,10 +211,6 @@ class GroupByConf:
         """Online and fed by a topic, or online with TEMPORAL accuracy: Chronon keeps a streaming
         job for it (upstream ``should_schedule(conf, "streaming", "group_bys")``)."""
         return self.metadata.online and (self.has_streaming_source or self.accuracy == 0)
-
-    @property
-    def output_table(self) -> str:
-        return naming.output_table(self.metadata.output_namespace or "", self.name)
 
     @property
     def upload_table(self) -> str:
@@ -279,7 +293,7 @@ class LabelPart:
 
 
 @dataclass(frozen=True, slots=True)
-class JoinConf:
+class JoinConf(_CompiledConf):
     path: str
     metadata: MetaData
     left: Source
@@ -290,27 +304,13 @@ class JoinConf:
     label_part: LabelPart | None = None
 
     @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def team(self) -> str:
-        return self.metadata.team
-
-    def thrift(self) -> dict[str, Any]:
-        return _thrift_copy(self.raw)
-
-    @property
     def has_model_transforms(self) -> bool:
         return bool(self.model_transforms and self.model_transforms.transforms)
 
     @property
-    def output_table(self) -> str:
-        """The join's final table; the model batch job writes it when there are model transforms."""
-        return naming.output_table(self.metadata.output_namespace or "", self.name)
-
-    @property
     def pre_mt_table(self) -> str:
+        """Where the raw join lands when there are model transforms; the model batch job then writes
+        the join's ``output_table`` (without model transforms the join writes it itself)."""
         return naming.pre_mt_table(self.metadata.output_namespace or "", self.name)
 
     @property
@@ -347,7 +347,7 @@ class JoinConf:
 
 
 @dataclass(frozen=True, slots=True)
-class StagingQueryConf:
+class StagingQueryConf(_CompiledConf):
     """A compiled ``StagingQuery``: Spark SQL with Chronon's date templates, run over a ds range."""
 
     path: str
@@ -356,21 +356,6 @@ class StagingQueryConf:
     start_partition: str | None
     setups: tuple[str, ...]
     raw: Mapping[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def team(self) -> str:
-        return self.metadata.team
-
-    def thrift(self) -> dict[str, Any]:
-        return _thrift_copy(self.raw)
-
-    @property
-    def output_table(self) -> str:
-        return naming.output_table(self.metadata.output_namespace or "", self.name)
 
 
 @dataclass(frozen=True, slots=True)
