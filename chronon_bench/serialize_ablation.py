@@ -9,6 +9,10 @@ dag-processor does per DAG) in interleaved rounds (shuffled), best of ``--rounds
 the collector paused while a set is timed. A feature that no longer changes the serialized DAGs
 (an Airflow upgrade renamed what it sets) is an error, not a silent zero.
 
+A second table gives the per-task part alone: per operator class, what
+``OperatorSerialization.serialize_operator`` costs for one of our tasks, for the same task with
+every task feature taken off, and for a bare ``EmptyOperator`` (no DAG-level fields, no schedule).
+
 Run it on a machine that is otherwise idle; ``--rounds 7`` at the default scale takes about a minute.
 """
 from __future__ import annotations
@@ -123,6 +127,63 @@ def measure(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
     return {"dags": len(sets["ours"]), "tasks": sum(len(d.tasks) for d in sets["ours"]), "seconds": best}
 
 
+def _task_seconds(tasks: list[Any], rounds: int) -> float:
+    """Best-of-``rounds`` CPU seconds per task of ``OperatorSerialization.serialize_operator``."""
+    from airflow.serialization.serialized_objects import OperatorSerialization
+
+    best = float("inf")
+    for _ in range(rounds):
+        gc.disable()
+        t0 = time.process_time()
+        for task in tasks:
+            OperatorSerialization.serialize_operator(task)
+        best = min(best, (time.process_time() - t0) / len(tasks))
+        gc.enable()
+    return best
+
+
+def measure_tasks(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """Per operator class, what serializing one task costs: ours as built, ours with every task
+    feature of :func:`strips` taken off, and the bare graph's ``EmptyOperator``. The per-task part
+    of P7b without the DAG-level fields and the schedule, so a few microseconds show above the noise."""
+    from chronon_airflow.render import build_dags
+    from chronon_bench.harness import baseline_spec
+
+    spec_file = work / "baseline.json"
+    spec_file.write_text(json.dumps(baseline_spec(repo)))
+    bare = [t for dag in _baseline(spec_file, False) for t in dag.tasks]
+    ours = [t for dag in build_dags(repo).values() for t in dag.tasks]
+    stripped_dags = list(build_dags(repo).values())
+    for name, strip in strips().items():
+        if name.startswith("task "):
+            for dag in stripped_dags:
+                strip(dag)
+    stripped = [t for dag in stripped_dags for t in dag.tasks]
+    by_class: dict[str, tuple[list[Any], list[Any]]] = {}
+    for task, without in zip(ours, stripped, strict=True):
+        if task is without or (task.dag_id, task.task_id) != (without.dag_id, without.task_id):
+            raise RuntimeError("two builds of the repo gave different or shared tasks: nothing to compare")
+        built, taken_off = by_class.setdefault(type(task).__name__, ([], []))
+        built.append(task)
+        taken_off.append(without)
+    classes = {name: {"tasks": len(built), "ours": _task_seconds(built, rounds),
+                      "without task features": _task_seconds(without, rounds)}
+               for name, (built, without) in sorted(by_class.items())}
+    return {"EmptyOperator": _task_seconds(bare, rounds), "classes": classes}
+
+
+def task_table(result: dict[str, Any]) -> str:
+    empty = result["EmptyOperator"]
+    lines = ["Per task: OperatorSerialization.serialize_operator, CPU us (best of rounds); "
+             f"EmptyOperator {empty * 1e6:.1f} us",
+             f"  {'operator class':36} {'tasks':>6} {'ours':>7} {'vs Empty':>9} "
+             f"{'without task features':>22} {'vs Empty':>9}"]
+    for name, c in result["classes"].items():
+        lines.append(f"  {name:36} {c['tasks']:6d} {c['ours'] * 1e6:7.1f} {c['ours'] / empty:8.2f}x "
+                     f"{c['without task features'] * 1e6:22.1f} {c['without task features'] / empty:8.2f}x")
+    return "\n".join(lines)
+
+
 def table(result: dict[str, Any]) -> str:
     s = result["seconds"]
     bare, scheduled, ours = s["bare"], s["bare with our schedules"], s["ours"]
@@ -153,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         repo = work / "repo"
         generate(repo, joins=a.joins, group_bys=a.group_bys, teams=a.teams)
     print(table(measure(repo, work, max(1, a.rounds))))
+    print()
+    print(task_table(measure_tasks(repo, work, max(1, a.rounds))))
     return 0
 
 

@@ -86,12 +86,19 @@ def test_serialize_ablation_at_a_tiny_scale():
     out = subprocess.run([sys.executable, "-m", "chronon_bench.serialize_ablation", "--joins", "12", "--group-bys",
                           "7", "--teams", "3", "--rounds", "1"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = {line[2:42].strip(): line[42:].split() for line in out.stdout.splitlines()[2:]}
+    sets, per_task = out.stdout.split("\n\n")
+    rows = {line[2:42].strip(): line[42:].split() for line in sets.splitlines()[2:]}
     expected = ["bare", "bare with our schedules", "ours", *(f"ours without {n}" for n in strips()),
                 "ours without all of the above"]
     assert list(rows) == expected, out.stdout
     assert all(float(r[0]) > 0 for r in rows.values()) and rows["bare"][1] == "1.00x"
     assert out.stdout.startswith(f"{generator.expected_dag_count(**TINY)} DAGs, ")
+    # The per-task table: a row per operator class the repo's DAGs use, their tasks adding up.
+    classes = {line.split()[0]: line.split()[1:] for line in per_task.splitlines()[2:]}
+    assert {"ChrononPartitionSensor", "ChrononSparkSubmitOperator", "ModelBatchInferenceOperator"} <= set(classes)
+    tasks = int(sets.split(" DAGs, ")[1].split(" tasks")[0].replace(",", ""))
+    assert sum(int(r[0]) for r in classes.values()) == tasks, out.stdout
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in classes.values()), per_task
 
 
 def test_serialize_ablation_refuses_a_feature_that_changes_nothing(tmp_path, monkeypatch):
