@@ -99,8 +99,8 @@ class JobRunner:
         job = self.store.get_job(job_id)
         if job is None:
             return
-        self.store.set_status(job_id, "RUNNING", f"reading {tables(job.join)[0]}")
-        try:
+        try:  # naming the tables can fail too: every failure ends the job FAILED with its reason
+            self.store.set_status(job_id, "RUNNING", f"reading {tables(job.join)[0]}")
             delay = self._delay()
             if delay:
                 time.sleep(delay)

@@ -297,3 +297,15 @@ def test_empty_input_partition_gives_empty_output_partition(backend, client):
     frame = pd.read_parquet(warehouse.partition_path(backend.warehouse, out, "2024-09-01"))
     assert len(frame) == 0
     assert list(frame.columns) == ["ts", "user_id", "item_id", "item_dwell_per_click_7d", "qe_query_embedding"]
+
+
+def test_a_join_whose_tables_cannot_be_named_fails_its_job(client):
+    """A join without metaData.outputNamespace: the job ends FAILED saying why, never stays PENDING."""
+    join = load_join(QR)
+    join["metaData"].pop("outputNamespace")
+    join["metaData"]["name"] = "search.query_relevance_no_namespace.v1"
+    register_join(client, join)
+    job_id = client.run_model_batch_job(join, "2024-02-01", "2024-02-01", "k-no-namespace")
+    status = wait_for_job(client, job_id, "2024-02-01", "2024-02-01")
+    assert status.status == "FAILED", status
+    assert "has no metaData.outputNamespace" in status.message
