@@ -7,47 +7,26 @@ task at render time instead of reading or writing the wrong partition.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from chronon_airflow import partitions
 
-DS_FORMAT = "%Y-%m-%d"
-# A day range this long is a template bug (e.g. swapped years), not a backfill anyone runs in one go.
-MAX_RANGE_DAYS = 366 * 20
 _TABLE_RE = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
 _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _parse(ds: str, what: str = "ds") -> dt.date:
-    if not isinstance(ds, str):
-        raise ValueError(f"{what} must be a YYYY-MM-DD string, got {type(ds).__name__} {ds!r}")
-    try:
-        value = dt.datetime.strptime(ds, DS_FORMAT).date()
-    except ValueError:
-        raise ValueError(f"{what} must be a YYYY-MM-DD date, got {ds!r}") from None
-    # strptime accepts "2024-1-5"; partitions are zero-padded, so only the canonical form is valid.
-    if value.strftime(DS_FORMAT) != ds:
-        raise ValueError(f"{what} must be a zero-padded YYYY-MM-DD date, got {ds!r}")
-    return value
 
 
 def ds_add(ds: str, days: int) -> str:
     """``ds`` shifted by ``days`` (negative = earlier), like Airflow's ``macros.ds_add``."""
     if isinstance(days, bool) or not isinstance(days, int):
         raise ValueError(f"days must be an integer, got {days!r}")
-    return partitions.ds_add(_parse(ds).isoformat(), days)
+    return partitions.ds_add(partitions.check_ds(ds), days)
 
 
 def ds_range(start: str, end: str) -> list[str]:
-    """Every daily partition from ``start`` to ``end``, both included, in order."""
-    first, last = _parse(start, "start"), _parse(end, "end")
-    if last < first:
-        raise ValueError(f"end {end!r} is before start {start!r}")
-    days = (last - first).days
-    if days >= MAX_RANGE_DAYS:
-        raise ValueError(f"{start}..{end} spans {days + 1} days, more than {MAX_RANGE_DAYS}")
-    return partitions.ds_range(start, end)
+    """Every daily partition from ``start`` to ``end``, both included, in order; the range rule the
+    runs use (``start <= end``, at most ``[chronon] max_range_days`` partitions)."""
+    return partitions.ds_range(*partitions.check_range(partitions.check_ds(start, "start"),
+                                                      partitions.check_ds(end, "end")))
 
 
 def ds_count(start: str, end: str) -> int:
@@ -62,7 +41,7 @@ def partition_spec(table: str, ds: str, column: str = "ds", subpartition: str = 
         raise ValueError(f"table must be <namespace>.<name> of [A-Za-z0-9_], got {table!r}")
     if not isinstance(column, str) or not _COLUMN_RE.match(column):
         raise ValueError(f"partition column must be an identifier, got {column!r}")
-    _parse(ds)
+    partitions.check_ds(ds)
     spec = f"{table}/{column}={ds}"
     if subpartition:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_-]+(/[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_-]+)*",

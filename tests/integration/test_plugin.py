@@ -50,6 +50,17 @@ def test_ds_range_rejects_bad_ranges(args):
         macros.ds_range(*args)
 
 
+def test_ds_range_follows_the_runs_range_rule(monkeypatch):
+    """The macro refuses what a run refuses: more than [chronon] max_range_days partitions (3,660 by
+    default), so a template cannot list a range no run of the DAG would accept."""
+    with pytest.raises(ValueError, match=r"spans 4000 partitions, more than 3660 \(\[chronon\] max_range_days\)"):
+        macros.ds_range("2010-01-01", macros.ds_add("2010-01-01", 3999))
+    monkeypatch.setenv("AIRFLOW__CHRONON__MAX_RANGE_DAYS", "3")
+    assert macros.ds_count("2024-01-01", "2024-01-03") == 3
+    with pytest.raises(ValueError, match="more than 3"):
+        macros.ds_range("2024-01-01", "2024-01-04")
+
+
 def test_ds_add_and_partition_spec():
     assert macros.ds_add("2024-03-01", -1) == "2024-02-29"
     assert macros.ds_add("2024-12-31", 1) == "2025-01-01"
