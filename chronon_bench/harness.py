@@ -8,6 +8,7 @@ end. ``run(scale=...)`` is also what ``tests/test_bench_small.py`` calls at a ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -597,6 +598,16 @@ def scale_shape(scale: Scale, joins: int) -> tuple[int, int, int]:
     return joins, joins // 2, max(1, joins // 50)
 
 
+@contextlib.contextmanager
+def task_logs_in(path: Path, log=print):
+    """Send the log lines the sensors, triggers and operators write while P3, P3b and P4 run (one
+    per poke or poll: thousands) to ``path`` instead of the terminal, as a triggerer's and a
+    worker's go to their log files; writing them stays part of what is measured."""
+    log(f"the sensors' and triggers' own log lines go to {path}")
+    with path.open("a") as f, contextlib.redirect_stdout(f):
+        yield
+
+
 def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts: str = "1234e",
         log=print) -> dict[str, Any]:
     """Generate the repos (unless given), run the chosen figures, return machine + results.
@@ -634,7 +645,8 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
         # P3b alone ("--parts b"): partition waits on the local catalog need no backend.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
         os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        results.append(p3b(work, scale, log))
+        with task_logs_in(work / "task_logs.log", log):
+            results.append(p3b(work, scale, log))
     if "3" in parts or "4" in parts:
         # The harness process plays the triggerer / worker: Airflow reads its home from here.
         os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow_home"))
@@ -647,11 +659,12 @@ def run(scale: Scale, work: Path | None = None, repo: Path | None = None, parts:
         saved = {k: os.environ.get(k) for k in conn_env}
         os.environ.update(conn_env)
         try:
-            if "3" in parts:
-                results.append(p3(backend, repo, scale, log))
-                results.append(p3b(work, scale, log))
-            if "4" in parts:
-                results.append(p4(backend, repo, scale, log))
+            with task_logs_in(work / "task_logs.log", log):
+                if "3" in parts:
+                    results.append(p3(backend, repo, scale, log))
+                    results.append(p3b(work, scale, log))
+                if "4" in parts:
+                    results.append(p4(backend, repo, scale, log))
         finally:
             backend.stop()
             for k, v in saved.items():

@@ -40,12 +40,16 @@ def test_generator_is_deterministic_and_loads_clean(tmp_path):
     assert isinstance(raw["metaData"]["customJson"], str) and raw["metaData"]["online"] in (0, 1)
 
 
-def test_harness_runs_every_figure_at_tiny_scale(tmp_path):
+def test_harness_runs_every_figure_at_tiny_scale(tmp_path, capsys):
     """Parse figures (cold, warm, edit, parse + serialize, largest shard) over two shard files, the
-    task start, the real dag-processor end to end, and P4."""
+    task start, the real dag-processor end to end, and P4 (its operator's log lines in the work
+    folder's task log, not on the terminal)."""
     scale = Scale(**TINY, scales=(12,), shards=2, registrations=12, latency_ms=20, concurrency=4, repeats=1,
                   timeout=300, e2e_timeout=300)
     report = run(scale, work=tmp_path, parts="124e", log=lambda *_: None)
+    task_log = (tmp_path / "task_logs.log").read_text()
+    assert "RegisterTeamModelTransformsOperator" in task_log
+    assert "RegisterTeamModelTransformsOperator" not in capsys.readouterr().out
     by = {r["name"].split(" (")[0]: r for r in report["results"]}
     assert set(by) == {"P1 warm re-parse", "P5 cold parse", "P6 edit re-parse", "P7 warm parse + serialize",
                        "P7b serialize per task", "P7c serialize per task vs scheduled baseline",
