@@ -77,6 +77,15 @@ def _serialized(dags: list[Any]) -> str:
     return json.dumps([DagSerialization.to_dict(d) for d in dags], sort_keys=True, default=str)
 
 
+def _baseline_spec_file(repo: Path, work: Path) -> Path:
+    """The bare graph's spec (``baseline_dags.py`` reads it) for ``repo``, written into ``work``."""
+    from chronon_bench.harness import baseline_spec
+
+    spec_file = work / "baseline.json"
+    spec_file.write_text(json.dumps(baseline_spec(repo)))
+    return spec_file
+
+
 def _baseline(spec_file: Path, scheduled: bool) -> list[Any]:
     from airflow.sdk import DAG
 
@@ -90,10 +99,8 @@ def measure(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
     from airflow.serialization.serialized_objects import DagSerialization
 
     from chronon_airflow.render import build_dags
-    from chronon_bench.harness import baseline_spec
 
-    spec_file = work / "baseline.json"
-    spec_file.write_text(json.dumps(baseline_spec(repo)))
+    spec_file = _baseline_spec_file(repo, work)
 
     def ours() -> list[Any]:
         return list(build_dags(repo).values())
@@ -147,10 +154,8 @@ def measure_tasks(repo: Path, work: Path, rounds: int) -> dict[str, Any]:
     feature of :func:`strips` taken off, and the bare graph's ``EmptyOperator``. The per-task part
     of P7b without the DAG-level fields and the schedule, so a few microseconds show above the noise."""
     from chronon_airflow.render import build_dags
-    from chronon_bench.harness import baseline_spec
 
-    spec_file = work / "baseline.json"
-    spec_file.write_text(json.dumps(baseline_spec(repo)))
+    spec_file = _baseline_spec_file(repo, work)
     bare = [t for dag in _baseline(spec_file, False) for t in dag.tasks]
     ours = [t for dag in build_dags(repo).values() for t in dag.tasks]
     stripped_dags = list(build_dags(repo).values())
